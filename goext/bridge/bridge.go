@@ -1,0 +1,310 @@
+// Package bridge runs the engine for a host language (Python through the
+// C ABI): the engine works in its own goroutine and every connection,
+// source and logger call becomes a request that the host answers.
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/engine"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
+)
+
+// Op says what a request asks of the host.
+type Op int
+
+// The requests; the C header and the Python package repeat these numbers.
+const (
+	OpDone            Op = 0  // the ingest ended; JSON {"error": ...} when it failed
+	OpExec            Op = 1  // JSON {"sql", "params"}
+	OpQuery           Op = 2  // JSON {"sql", "params"}; answer JSON rows
+	OpCopyBegin       Op = 3  // JSON {"sql"}
+	OpCopyData        Op = 4  // Data; an error answer means the host ended the COPY
+	OpCopyEnd         Op = 5  // JSON {"error"} when the host must abort the COPY
+	OpBegin           Op = 6  //
+	OpCommit          Op = 7  //
+	OpRollback        Op = 8  //
+	OpStart           Op = 9  // JSON stored high watermark
+	OpNextBatch       Op = 10 // answer JSON {"metadata", "high_watermark"} or null
+	OpNextChunk       Op = 11 // answer JSON {"table"} with a record, or null
+	OpHighWatermark   Op = 12 // answer JSON {"value", "text"}
+	OpOnBeforeVisible Op = 13 // JSON {"table", "schema", "name"}
+	OpLog             Op = 14 // JSON {"msg", "args"}
+)
+
+// Request is one request to the host.
+type Request struct {
+	Op   Op
+	JSON []byte
+	Data []byte
+}
+
+// Answer is the host's reply to a request.
+type Answer struct {
+	// Err is set when the host failed; the host keeps its own exception.
+	Err    error
+	JSON   []byte
+	Record arrow.Record
+}
+
+// HostError is a failure reported by the host in answer to a request.
+type HostError struct{ Message string }
+
+func (e *HostError) Error() string { return e.Message }
+
+// Session is one ingest run for the host.
+type Session struct {
+	requests chan Request
+	answers  chan Answer
+	cancel   context.CancelFunc
+	waiting  bool // a request is out and not yet answered
+	ended    bool
+}
+
+// Start parses the request document and starts the engine.
+func Start(doc []byte) (*Session, error) {
+	req, err := spec.Parse(doc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{requests: make(chan Request), answers: make(chan Answer), cancel: cancel}
+	go s.run(ctx, req)
+	return s, nil
+}
+
+func (s *Session) run(ctx context.Context, req *spec.Request) {
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("internal error (Go panic): %v\n%s", p, debug.Stack())
+			}
+		}()
+		h := &host{s: s}
+		return engine.Ingest(ctx, h, req, h, h)
+	}()
+	done := Request{Op: OpDone}
+	if err != nil {
+		done.JSON = mustJSON(map[string]any{"error": err.Error(), "host": isHostError(err)})
+	}
+	select {
+	case s.requests <- done:
+	case <-ctx.Done():
+	}
+}
+
+func isHostError(err error) bool {
+	var he *HostError
+	return errors.As(err, &he)
+}
+
+// Step answers the outstanding request, if any, and returns the next one.
+func (s *Session) Step(a Answer) Request {
+	if s.ended {
+		return Request{Op: OpDone, JSON: mustJSON(map[string]any{"error": "the session has ended"})}
+	}
+	if s.waiting {
+		s.answers <- a
+	} else if a.Record != nil {
+		a.Record.Release()
+	}
+	r := <-s.requests
+	s.waiting = r.Op != OpDone
+	s.ended = r.Op == OpDone
+	return r
+}
+
+// Close stops the engine if it still runs; the host calls it once. Once
+// cancelled, the engine's further requests fail without reaching the host.
+func (s *Session) Close() {
+	s.cancel()
+	if s.waiting {
+		s.answers <- Answer{Err: errors.New("the session was closed")}
+		s.waiting = false
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// host implements engine.Conn, engine.Source and engine.Logger by asking
+// the host.
+type host struct {
+	s *Session
+}
+
+func (h *host) call(ctx context.Context, op Op, doc any, data []byte) (Answer, error) {
+	r := Request{Op: op, Data: data}
+	if doc != nil {
+		r.JSON = mustJSON(doc)
+	}
+	select {
+	case h.s.requests <- r:
+	case <-ctx.Done():
+		return Answer{}, ctx.Err()
+	}
+	a := <-h.s.answers
+	return a, a.Err
+}
+
+func (h *host) sql(ctx context.Context, op Op, sql string, args []any) (Answer, error) {
+	doc := map[string]any{"sql": sql}
+	if len(args) > 0 {
+		text, order := PyFormat(sql)
+		params := make([]any, len(order))
+		for i, n := range order {
+			if n < 1 || n > len(args) {
+				return Answer{}, fmt.Errorf("statement uses $%d with %d arguments", n, len(args))
+			}
+			params[i] = args[n-1]
+		}
+		doc = map[string]any{"sql": text, "params": params}
+	}
+	return h.call(ctx, op, doc, nil)
+}
+
+func (h *host) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := h.sql(ctx, OpExec, sql, args)
+	return err
+}
+
+func (h *host) Query(ctx context.Context, sql string, args ...any) ([][]any, error) {
+	a, err := h.sql(ctx, OpQuery, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	var rows [][]any
+	if err := json.Unmarshal(a.JSON, &rows); err != nil {
+		return nil, fmt.Errorf("decoding query result: %w", err)
+	}
+	return rows, nil
+}
+
+func (h *host) CopyFrom(ctx context.Context, sql string, r io.Reader) error {
+	if _, err := h.call(ctx, OpCopyBegin, map[string]any{"sql": sql}, nil); err != nil {
+		return err
+	}
+	w := &copyWriter{h: h, ctx: ctx}
+	_, err := io.Copy(w, r)
+	if w.hostEnded {
+		return err
+	}
+	if err != nil {
+		// Abort the host's COPY; the stream's error is the one to report.
+		h.call(ctx, OpCopyEnd, map[string]any{"error": err.Error()}, nil) //nolint:errcheck
+		return err
+	}
+	_, err = h.call(ctx, OpCopyEnd, map[string]any{}, nil)
+	return err
+}
+
+type copyWriter struct {
+	h         *host
+	ctx       context.Context
+	hostEnded bool
+}
+
+func (w *copyWriter) Write(p []byte) (int, error) {
+	if _, err := w.h.call(w.ctx, OpCopyData, nil, p); err != nil {
+		w.hostEnded = true
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (h *host) Begin(ctx context.Context) error {
+	_, err := h.call(ctx, OpBegin, nil, nil)
+	return err
+}
+
+func (h *host) Commit(ctx context.Context) error {
+	_, err := h.call(ctx, OpCommit, nil, nil)
+	return err
+}
+
+func (h *host) Rollback(ctx context.Context) error {
+	_, err := h.call(ctx, OpRollback, nil, nil)
+	return err
+}
+
+func (h *host) Start(ctx context.Context, stored json.RawMessage) error {
+	_, err := h.call(ctx, OpStart, stored, nil)
+	return err
+}
+
+func (h *host) NextBatch(ctx context.Context) (*engine.Batch, error) {
+	a, err := h.call(ctx, OpNextBatch, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var b *struct {
+		Metadata      string `json:"metadata"`
+		HighWatermark string `json:"high_watermark"`
+	}
+	if err := json.Unmarshal(a.JSON, &b); err != nil {
+		return nil, fmt.Errorf("decoding batch: %w", err)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	return &engine.Batch{Metadata: b.Metadata, HighWatermark: b.HighWatermark}, nil
+}
+
+func (h *host) NextChunk(ctx context.Context) (*engine.Chunk, error) {
+	a, err := h.call(ctx, OpNextChunk, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var c *struct {
+		Table int `json:"table"`
+	}
+	if err := json.Unmarshal(a.JSON, &c); err != nil || (c == nil) != (a.Record == nil) {
+		if a.Record != nil {
+			a.Record.Release()
+		}
+		return nil, fmt.Errorf("malformed chunk from the host")
+	}
+	if c == nil {
+		return nil, nil
+	}
+	return &engine.Chunk{Table: c.Table, Record: a.Record}, nil
+}
+
+func (h *host) HighWatermark(ctx context.Context) (json.RawMessage, string, error) {
+	a, err := h.call(ctx, OpHighWatermark, nil, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	var hwm struct {
+		Value json.RawMessage `json:"value"`
+		Text  string          `json:"text"`
+	}
+	if err := json.Unmarshal(a.JSON, &hwm); err != nil {
+		return nil, "", fmt.Errorf("decoding high watermark: %w", err)
+	}
+	return hwm.Value, hwm.Text, nil
+}
+
+func (h *host) OnBeforeVisible(ctx context.Context, table int, schema, name string) error {
+	_, err := h.call(ctx, OpOnBeforeVisible, map[string]any{"table": table, "schema": schema, "name": name}, nil)
+	return err
+}
+
+// Info sends a log line; a failing logger must not fail the ingest.
+func (h *host) Info(format string, args ...string) {
+	if args == nil {
+		args = []string{}
+	}
+	h.call(context.Background(), OpLog, map[string]any{"msg": format, "args": args}, nil) //nolint:errcheck
+}

@@ -1,0 +1,61 @@
+// Package engine is the ingest algorithm: straight-line code against a
+// connection, a source of batches and a logger, all small interfaces.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/apache/arrow/go/v15/arrow"
+)
+
+// Conn runs SQL in one session. Statements take $n parameters.
+type Conn interface {
+	Exec(ctx context.Context, sql string, args ...any) error
+	// Query returns every row; values are nil, bool, int64, float64 or string.
+	Query(ctx context.Context, sql string, args ...any) ([][]any, error)
+	// CopyFrom runs a COPY ... FROM STDIN fed from r.
+	CopyFrom(ctx context.Context, sql string, r io.Reader) error
+	Begin(ctx context.Context) error
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Logger receives upstream's progress messages: a format with %s verbs
+// and string arguments, so that Python's logging and fmt agree on it.
+type Logger interface {
+	Info(format string, args ...string)
+}
+
+// Batch is what the source says of a batch when it starts.
+type Batch struct {
+	// Metadata and HighWatermark are the batch's metadata and high
+	// watermark as text, for the log.
+	Metadata      string
+	HighWatermark string
+}
+
+// Chunk is some rows of one table, columns in table order. The engine
+// releases Record once it is encoded.
+type Chunk struct {
+	Table  int
+	Record arrow.Record
+}
+
+// Source hands over the batches of one ingest.
+type Source interface {
+	// Start gets the high watermark stored in the first table (JSON null
+	// when none) and readies the batches.
+	Start(ctx context.Context, stored json.RawMessage) error
+	// NextBatch starts the next batch; nil when there is none left.
+	NextBatch(ctx context.Context) (*Batch, error)
+	// NextChunk returns the next rows of the current batch; nil at its end.
+	NextChunk(ctx context.Context) (*Chunk, error)
+	// HighWatermark returns the finished batch's high watermark as JSON,
+	// and as text for the log.
+	HighWatermark(ctx context.Context) (json.RawMessage, string, error)
+	// OnBeforeVisible runs the user's callback for one table of the batch
+	// before it commits; schema and name say where its rows went.
+	OnBeforeVisible(ctx context.Context, table int, schema, name string) error
+}

@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgcopy"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
+)
+
+// table is a wanted table and what the engine learnt of it.
+type table struct {
+	spec    *spec.Table
+	columns []pgcopy.Column // live columns in wanted order
+	upsert  bool
+	// firstDone is set once the table's first batch of this ingest ran.
+	firstDone bool
+}
+
+func (t *table) String() string { return pgsql.Qualified(t.spec.Schema, t.spec.Name) }
+
+// run is one call of Ingest.
+type run struct {
+	conn    Conn
+	src     Source
+	log     Logger
+	opts    spec.Options
+	tables  []*table
+	comment map[string]json.RawMessage // first table's comment, other keys kept
+}
+
+// Ingest creates the tables when missing and ingests every batch of src,
+// one transaction each, storing each batch's high watermark in the first
+// table's comment. On error the current batch is rolled back; earlier
+// batches stay committed.
+func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log Logger) (err error) {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	r := &run{conn: conn, src: src, log: log, opts: req.Options}
+	for i := range req.Tables {
+		t := &req.Tables[i]
+		r.tables = append(r.tables, &table{spec: t, upsert: req.Options.Upsert == spec.UpsertIfPrimaryKey && len(t.PrimaryKey()) > 0})
+	}
+	if err := conn.Begin(ctx); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if rbErr := conn.Rollback(context.WithoutCancel(ctx)); rbErr != nil {
+				err = errors.Join(err, fmt.Errorf("rolling back: %w", rbErr))
+			}
+		}
+	}()
+	if err := r.prepareTables(ctx); err != nil {
+		return err
+	}
+	stored, err := r.readHighWatermark(ctx)
+	if err != nil {
+		return err
+	}
+	if err := src.Start(ctx, stored); err != nil {
+		return err
+	}
+	for n := 1; ; n++ {
+		b, err := src.NextBatch(ctx)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			break
+		}
+		if err := r.batch(ctx, n, b); err != nil {
+			return err
+		}
+	}
+	if err := conn.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+func (r *run) prepareTables(ctx context.Context) error {
+	for _, t := range r.tables {
+		r.log.Info("Creating target table %s if it doesn't already exist", t.String())
+		if err := r.conn.Exec(ctx, pgsql.CreateSchema(t.spec.Schema)); err != nil {
+			return fmt.Errorf("creating schema %s: %w", pgsql.Ident(t.spec.Schema), err)
+		}
+		rows, err := r.conn.Query(ctx, pgsql.TableExists, t.spec.Schema, t.spec.Name)
+		if err != nil {
+			return fmt.Errorf("looking up table %s: %w", t, err)
+		}
+		if exists, _ := rows[0][0].(bool); !exists {
+			if err := r.createTable(ctx, t); err != nil {
+				return err
+			}
+		}
+		r.log.Info("Target table %s created or already existed", t.String())
+		if err := r.readColumns(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) createTable(ctx context.Context, t *table) error {
+	if err := r.conn.Exec(ctx, pgsql.CreateTable(t.spec, t.spec.Name)); err != nil {
+		return fmt.Errorf("creating table %s: %w", t, err)
+	}
+	for _, ix := range t.spec.Indexes {
+		if err := r.conn.Exec(ctx, pgsql.CreateIndex(t.spec.Schema, t.spec.Name, relationName(), ix)); err != nil {
+			return fmt.Errorf("creating index on %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// readColumns finds the live type of every wanted column, which chooses
+// its encoder.
+func (r *run) readColumns(ctx context.Context, t *table) error {
+	rows, err := r.conn.Query(ctx, pgsql.Columns, t.spec.Schema, t.spec.Name)
+	if err != nil {
+		return fmt.Errorf("reading columns of %s: %w", t, err)
+	}
+	live := map[string]pgcopy.Column{}
+	for _, row := range rows {
+		name, _ := row[0].(string)
+		oid, err := toInt(row[1])
+		if err != nil {
+			return fmt.Errorf("reading columns of %s: %w", t, err)
+		}
+		typ, _ := row[2].(string)
+		live[name] = pgcopy.Column{Name: name, OID: uint32(oid), Type: typ}
+	}
+	t.columns = t.columns[:0]
+	for _, c := range t.spec.Columns {
+		lc, ok := live[c.Name]
+		if !ok {
+			return fmt.Errorf("table %s exists without column %s: changing a live table's columns is not supported yet", t, pgsql.Ident(c.Name))
+		}
+		t.columns = append(t.columns, lc)
+	}
+	return nil
+}
+
+func toInt(v any) (int64, error) {
+	switch v := v.(type) {
+	case int64:
+		return v, nil
+	case float64:
+		return int64(v), nil
+	case string:
+		return strconv.ParseInt(v, 10, 64)
+	}
+	return 0, fmt.Errorf("unexpected value %v", v)
+}
+
+// readHighWatermark reads the first table's comment, keeping it to write
+// back with the new high watermark, and returns the stored value.
+func (r *run) readHighWatermark(ctx context.Context) (json.RawMessage, error) {
+	first := r.tables[0]
+	r.log.Info("Finding high-watermark of %s", first.spec.Name)
+	rows, err := r.conn.Query(ctx, pgsql.ReadComment, first.spec.Schema, first.spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the comment of %s: %w", first, err)
+	}
+	r.comment = map[string]json.RawMessage{}
+	if text, ok := rows[0][0].(string); ok {
+		// A comment that is not a JSON object counts as none.
+		if json.Unmarshal([]byte(text), &r.comment) != nil || r.comment == nil {
+			r.comment = map[string]json.RawMessage{}
+		}
+	}
+	var ours map[string]json.RawMessage
+	if json.Unmarshal(r.comment["pg-bulk-ingest"], &ours) == nil {
+		if hwm, ok := ours["high-watermark"]; ok {
+			return hwm, nil
+		}
+	}
+	return json.RawMessage("null"), nil
+}
+
+func (r *run) writeHighWatermark(ctx context.Context, hwm json.RawMessage) error {
+	var ours map[string]json.RawMessage
+	if json.Unmarshal(r.comment["pg-bulk-ingest"], &ours) != nil || ours == nil {
+		ours = map[string]json.RawMessage{}
+	}
+	ours["high-watermark"] = hwm
+	enc, err := json.Marshal(ours)
+	if err != nil {
+		return fmt.Errorf("encoding high watermark: %w", err)
+	}
+	r.comment["pg-bulk-ingest"] = enc
+	text, err := json.Marshal(r.comment)
+	if err != nil {
+		return fmt.Errorf("encoding high watermark: %w", err)
+	}
+	first := r.tables[0]
+	if err := r.conn.Exec(ctx, pgsql.WriteComment, first.spec.Schema, first.spec.Name, string(text)); err != nil {
+		return fmt.Errorf("storing the high watermark of %s: %w", first, err)
+	}
+	if err := r.conn.Exec(ctx, pgsql.ApplyComment); err != nil {
+		return fmt.Errorf("storing the high watermark of %s: %w", first, err)
+	}
+	return nil
+}
+
+// relationName returns a fresh name for an ingest, staging or index relation.
+func relationName() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return "_tmp_" + hex.EncodeToString(b[:])
+}

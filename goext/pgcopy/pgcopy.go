@@ -1,0 +1,406 @@
+// Package pgcopy encodes Arrow columns as PostgreSQL's binary COPY format,
+// choosing each field's encoding by the target column's type OID.
+package pgcopy
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+)
+
+// Type OIDs with a binary encoder here.
+const (
+	OIDBool        = 16
+	OIDBytea       = 17
+	OIDInt8        = 20
+	OIDInt2        = 21
+	OIDInt4        = 23
+	OIDText        = 25
+	OIDJSON        = 114
+	OIDFloat4      = 700
+	OIDFloat8      = 701
+	OIDBPChar      = 1042
+	OIDVarchar     = 1043
+	OIDDate        = 1082
+	OIDTimestamp   = 1114
+	OIDTimestamptz = 1184
+	OIDNumeric     = 1700
+	OIDJSONB       = 3802
+)
+
+// Column is a target column: its name, type OID and type as the server
+// writes it (for messages).
+type Column struct {
+	Name string
+	OID  uint32
+	Type string
+}
+
+// ValueError is a value that cannot be stored in its column.
+type ValueError struct {
+	Column string
+	Type   string
+	Row    int // position in the encoded record
+	Value  string
+	Reason string
+}
+
+func (e *ValueError) Error() string {
+	return fmt.Sprintf("column %q (%s), row %d: value %s: %s", e.Column, e.Type, e.Row, e.Value, e.Reason)
+}
+
+var (
+	signature = []byte("PGCOPY\n\xff\r\n\x00")
+	// Header starts every binary COPY stream: signature, flags, extension length.
+	Header = append(append([]byte{}, signature...), 0, 0, 0, 0, 0, 0, 0, 0)
+	// Trailer ends every binary COPY stream.
+	Trailer = []byte{0xff, 0xff}
+)
+
+// field appends the length-prefixed value of row i, which is not null.
+type field func(dst []byte, i int) ([]byte, error)
+
+// Rows encodes the rows of one Arrow record whose columns are the target
+// columns in order.
+type Rows struct {
+	cols    []Column
+	arrays  []arrow.Array
+	fields  []field
+	scratch []byte // digits of the numeric being encoded
+	text    []byte // text of the float being encoded
+}
+
+// NewRows checks that rec fits cols and prepares an encoder per column.
+func NewRows(cols []Column, rec arrow.Record) (*Rows, error) {
+	if int(rec.NumCols()) != len(cols) {
+		return nil, fmt.Errorf("record has %d columns, the table has %d", rec.NumCols(), len(cols))
+	}
+	r := &Rows{cols: cols, arrays: rec.Columns(), fields: make([]field, len(cols))}
+	for c, col := range cols {
+		f, err := r.fieldFor(col, r.arrays[c])
+		if err != nil {
+			return nil, fmt.Errorf("column %q (%s): %w", col.Name, col.Type, err)
+		}
+		r.fields[c] = f
+	}
+	return r, nil
+}
+
+// Append appends row i as one binary COPY tuple.
+func (r *Rows) Append(dst []byte, i int) ([]byte, error) {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.fields)))
+	for c, f := range r.fields {
+		if r.arrays[c].IsNull(i) {
+			dst = binary.BigEndian.AppendUint32(dst, math.MaxUint32)
+			continue
+		}
+		var err error
+		if dst, err = f(dst, i); err != nil {
+			return dst, &ValueError{Column: r.cols[c].Name, Type: r.cols[c].Type, Row: i, Value: valueText(r.arrays[c], i), Reason: err.Error()}
+		}
+	}
+	return dst, nil
+}
+
+func valueText(a arrow.Array, i int) string {
+	switch a := a.(type) {
+	case *array.String:
+		return strconv.Quote(a.Value(i))
+	case *array.LargeString:
+		return strconv.Quote(a.Value(i))
+	}
+	return a.ValueStr(i)
+}
+
+// unsupported names an Arrow type that has no encoding for a column type.
+func unsupported(a arrow.Array) error {
+	return fmt.Errorf("values of Arrow type %s cannot be stored in this column", a.DataType())
+}
+
+func (r *Rows) fieldFor(col Column, a arrow.Array) (field, error) {
+	switch col.OID {
+	case OIDInt2:
+		return intField(a, 2, math.MinInt16, math.MaxInt16)
+	case OIDInt4:
+		return intField(a, 4, math.MinInt32, math.MaxInt32)
+	case OIDInt8:
+		return intField(a, 8, math.MinInt64, math.MaxInt64)
+	case OIDFloat4, OIDFloat8:
+		return floatField(a, col.OID == OIDFloat4)
+	case OIDBool:
+		if b, ok := a.(*array.Boolean); ok {
+			return func(dst []byte, i int) ([]byte, error) {
+				v := byte(0)
+				if b.Value(i) {
+					v = 1
+				}
+				return append(binary.BigEndian.AppendUint32(dst, 1), v), nil
+			}, nil
+		}
+	case OIDNumeric:
+		return r.numericField(a)
+	case OIDText, OIDVarchar, OIDBPChar, OIDJSON:
+		return textField(a, nil)
+	case OIDJSONB:
+		return textField(a, []byte{1})
+	case OIDBytea:
+		return bytesField(a)
+	case OIDDate:
+		return dateField(a)
+	case OIDTimestamp, OIDTimestamptz:
+		return timestampField(a)
+	default:
+		return nil, fmt.Errorf("no binary encoder for this type")
+	}
+	return nil, unsupported(a)
+}
+
+// ints reads any Arrow integer array as int64.
+func ints(a arrow.Array) func(i int) (int64, bool) {
+	switch a := a.(type) {
+	case *array.Int64:
+		return func(i int) (int64, bool) { return a.Value(i), true }
+	case *array.Int32:
+		return func(i int) (int64, bool) { return int64(a.Value(i)), true }
+	case *array.Int16:
+		return func(i int) (int64, bool) { return int64(a.Value(i)), true }
+	case *array.Int8:
+		return func(i int) (int64, bool) { return int64(a.Value(i)), true }
+	case *array.Uint8:
+		return func(i int) (int64, bool) { return int64(a.Value(i)), true }
+	case *array.Uint16:
+		return func(i int) (int64, bool) { return int64(a.Value(i)), true }
+	case *array.Uint32:
+		return func(i int) (int64, bool) { return int64(a.Value(i)), true }
+	case *array.Uint64:
+		return func(i int) (int64, bool) { v := a.Value(i); return int64(v), v <= math.MaxInt64 }
+	}
+	return nil
+}
+
+func intField(a arrow.Array, size int, lo, hi int64) (field, error) {
+	get := ints(a)
+	if get == nil {
+		return nil, unsupported(a)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		v, ok := get(i)
+		if !ok || v < lo || v > hi {
+			return dst, fmt.Errorf("out of range for a %d-byte integer", size)
+		}
+		dst = binary.BigEndian.AppendUint32(dst, uint32(size))
+		switch size {
+		case 2:
+			return binary.BigEndian.AppendUint16(dst, uint16(v)), nil
+		case 4:
+			return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
+		}
+		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+	}, nil
+}
+
+func floats(a arrow.Array) func(i int) float64 {
+	switch a := a.(type) {
+	case *array.Float64:
+		return a.Value
+	case *array.Float32:
+		return func(i int) float64 { return float64(a.Value(i)) }
+	}
+	if get := ints(a); get != nil {
+		return func(i int) float64 { v, _ := get(i); return float64(v) }
+	}
+	return nil
+}
+
+func floatField(a arrow.Array, single bool) (field, error) {
+	get := floats(a)
+	if get == nil {
+		return nil, unsupported(a)
+	}
+	if single {
+		return func(dst []byte, i int) ([]byte, error) {
+			f := get(i)
+			if f32 := float32(f); math.IsInf(float64(f32), 0) && !math.IsInf(f, 0) {
+				return dst, fmt.Errorf("out of range for REAL")
+			}
+			return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(float32(f))), nil
+		}, nil
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), math.Float64bits(get(i))), nil
+	}, nil
+}
+
+func (r *Rows) numericField(a arrow.Array) (field, error) {
+	switch a := a.(type) {
+	case *array.Decimal128:
+		scale := int(a.DataType().(*arrow.Decimal128Type).Scale)
+		return func(dst []byte, i int) ([]byte, error) {
+			v := a.Value(i)
+			neg := v.Sign() < 0
+			if neg {
+				v = v.Negate()
+			}
+			r.scratch = v.BigInt().Append(r.scratch[:0], 10)
+			return appendNumeric(dst, neg, r.scratch, scale)
+		}, nil
+	case *array.Decimal256:
+		scale := int(a.DataType().(*arrow.Decimal256Type).Scale)
+		return func(dst []byte, i int) ([]byte, error) {
+			v := a.Value(i)
+			neg := v.Sign() < 0
+			if neg {
+				v = v.Negate()
+			}
+			r.scratch = v.BigInt().Append(r.scratch[:0], 10)
+			return appendNumeric(dst, neg, r.scratch, scale)
+		}, nil
+	case *array.Float64, *array.Float32:
+		get := floats(a)
+		return func(dst []byte, i int) ([]byte, error) {
+			f := get(i)
+			switch {
+			case math.IsNaN(f):
+				return appendNumericSpecial(dst, numericNaN), nil
+			case math.IsInf(f, 1):
+				return appendNumericSpecial(dst, numericPosInf), nil
+			case math.IsInf(f, -1):
+				return appendNumericSpecial(dst, numericNegInf), nil
+			}
+			// The shortest text that reads back as f: what Python's str(f) writes.
+			r.text = strconv.AppendFloat(r.text[:0], f, 'e', -1, 64)
+			var err error
+			dst, r.scratch, err = appendNumericText(dst, r.scratch, string(r.text))
+			return dst, err
+		}, nil
+	case *array.String:
+		return func(dst []byte, i int) ([]byte, error) {
+			var err error
+			dst, r.scratch, err = appendNumericText(dst, r.scratch, a.Value(i))
+			return dst, err
+		}, nil
+	}
+	if get := ints(a); get != nil {
+		return func(dst []byte, i int) ([]byte, error) {
+			v, ok := get(i)
+			if !ok {
+				return dst, fmt.Errorf("out of range")
+			}
+			neg := v < 0
+			u := uint64(v)
+			if neg {
+				u = -u
+			}
+			r.scratch = strconv.AppendUint(r.scratch[:0], u, 10)
+			return appendNumeric(dst, neg, r.scratch, 0)
+		}, nil
+	}
+	return nil, unsupported(a)
+}
+
+// textField writes UTF-8 text after a prefix (the jsonb version byte).
+func textField(a arrow.Array, prefix []byte) (field, error) {
+	var get func(i int) string
+	switch a := a.(type) {
+	case *array.String:
+		get = a.Value
+	case *array.LargeString:
+		get = a.Value
+	default:
+		return nil, unsupported(a)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		s := get(i)
+		if k := indexNUL(s); k >= 0 {
+			return dst, fmt.Errorf("contains a NUL character at offset %d, which PostgreSQL text cannot hold", k)
+		}
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(prefix)+len(s)))
+		return append(append(dst, prefix...), s...), nil
+	}, nil
+}
+
+func indexNUL(s string) int { return strings.IndexByte(s, 0) }
+
+func bytesField(a arrow.Array) (field, error) {
+	var get func(i int) []byte
+	switch a := a.(type) {
+	case *array.Binary:
+		get = a.Value
+	case *array.LargeBinary:
+		get = a.Value
+	case *array.FixedSizeBinary:
+		get = a.Value
+	case *array.String:
+		get = func(i int) []byte { return []byte(a.Value(i)) }
+	default:
+		return nil, unsupported(a)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		b := get(i)
+		return append(binary.BigEndian.AppendUint32(dst, uint32(len(b))), b...), nil
+	}, nil
+}
+
+// Days and microseconds between the Unix epoch and PostgreSQL's, 2000-01-01.
+const (
+	pgEpochDays   = 10957
+	pgEpochMicros = pgEpochDays * 86400 * 1000000
+)
+
+func dateField(a arrow.Array) (field, error) {
+	var get func(i int) int64
+	switch a := a.(type) {
+	case *array.Date32:
+		get = func(i int) int64 { return int64(a.Value(i)) }
+	case *array.Date64:
+		get = func(i int) int64 { return int64(a.Value(i)) / 86400000 }
+	default:
+		return nil, unsupported(a)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), uint32(int32(get(i)-pgEpochDays))), nil
+	}, nil
+}
+
+func timestampField(a arrow.Array) (field, error) {
+	var get func(i int) (int64, bool)
+	switch a := a.(type) {
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		get = func(i int) (int64, bool) { return toMicros(int64(a.Value(i)), unit) }
+	case *array.Date32:
+		get = func(i int) (int64, bool) { return int64(a.Value(i)) * 86400 * 1000000, true }
+	default:
+		return nil, unsupported(a)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		us, ok := get(i)
+		if !ok {
+			return dst, fmt.Errorf("out of range for a timestamp")
+		}
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), uint64(us-pgEpochMicros)), nil
+	}, nil
+}
+
+// toMicros converts a timestamp in unit to microseconds, truncating
+// nanoseconds toward minus infinity as PostgreSQL rounds none.
+func toMicros(v int64, unit arrow.TimeUnit) (int64, bool) {
+	switch unit {
+	case arrow.Second:
+		return v * 1000000, v <= math.MaxInt64/1000000 && v >= math.MinInt64/1000000
+	case arrow.Millisecond:
+		return v * 1000, v <= math.MaxInt64/1000 && v >= math.MinInt64/1000
+	case arrow.Nanosecond:
+		q := v / 1000
+		if v%1000 < 0 {
+			q--
+		}
+		return q, true
+	}
+	return v, true
+}

@@ -1,0 +1,126 @@
+// Package spec holds the JSON description of what to ingest: the tables as
+// SQLAlchemy defines them and the options of one ingest call.
+package spec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Column is one column of a wanted table, in table order.
+type Column struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"` // SQL type text as the PostgreSQL dialect compiles it
+	Nullable   bool   `json:"nullable"`
+	PrimaryKey bool   `json:"primary_key"`
+	Unique     bool   `json:"unique"`
+}
+
+// Index is an sa.Index declared on a table; its name is chosen at creation.
+type Index struct {
+	Columns []string `json:"columns"`
+	Unique  bool     `json:"unique"`
+	Using   string   `json:"using,omitempty"`   // e.g. "gin"; empty means the server default
+	Include []string `json:"include,omitempty"` // postgresql_include
+}
+
+// Table is a wanted table.
+type Table struct {
+	Schema  string   `json:"schema"`
+	Name    string   `json:"name"`
+	Columns []Column `json:"columns"`
+	Indexes []Index  `json:"indexes"`
+}
+
+// PrimaryKey returns the names of the primary key columns in table order.
+func (t *Table) PrimaryKey() []string {
+	var pk []string
+	for _, c := range t.Columns {
+		if c.PrimaryKey {
+			pk = append(pk, c.Name)
+		}
+	}
+	return pk
+}
+
+// ColumnNames returns the column names in table order.
+func (t *Table) ColumnNames() []string {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// The option strings, identical to upstream's constants.
+const (
+	HighWatermarkLatest   = "__LATEST__"
+	HighWatermarkEarliest = "__EARLIEST__"
+	VisibilityAfterEach   = "__AFTER_EACH_BATCH__"
+	UpsertOff             = "__OFF__"
+	UpsertIfPrimaryKey    = "__IF_PRIMARY_KEY__"
+	DeleteOff             = "__OFF__"
+	DeleteBeforeFirst     = "__BEFORE_FIRST_BATCH__"
+)
+
+// Options are the string constants of one ingest call. The high watermark
+// option is resolved by the caller, who alone holds the value.
+type Options struct {
+	Upsert     string `json:"upsert"`
+	Delete     string `json:"delete"`
+	Visibility string `json:"visibility"`
+	// MaxRowsPerTableBuffer bounds the rows buffered per table in a batch.
+	MaxRowsPerTableBuffer int `json:"max_rows_per_table_buffer"`
+}
+
+// Request is the whole JSON document the host language sends to start an ingest.
+type Request struct {
+	Tables  []Table `json:"tables"`
+	Options Options `json:"options"`
+}
+
+// Validate rejects what cannot be ingested before any SQL runs.
+func (r *Request) Validate() error {
+	if len(r.Tables) == 0 {
+		return errors.New("metadata has no tables")
+	}
+	for _, t := range r.Tables {
+		if t.Schema == "" {
+			return fmt.Errorf("table %q has no schema: pass schema=... to sa.Table", t.Name)
+		}
+		if len(t.Columns) == 0 {
+			return fmt.Errorf("table %q.%q has no columns", t.Schema, t.Name)
+		}
+	}
+	return r.Options.Validate()
+}
+
+// Validate checks every option against its known strings.
+func (o *Options) Validate() error {
+	if o.Upsert != UpsertOff && o.Upsert != UpsertIfPrimaryKey {
+		return fmt.Errorf("upsert must be Upsert.OFF or Upsert.IF_PRIMARY_KEY, not %q", o.Upsert)
+	}
+	if o.Delete != DeleteOff && o.Delete != DeleteBeforeFirst {
+		return fmt.Errorf("delete must be Delete.OFF or Delete.BEFORE_FIRST_BATCH, not %q", o.Delete)
+	}
+	if o.Visibility != VisibilityAfterEach {
+		return fmt.Errorf("visibility must be Visibility.AFTER_EACH_BATCH, not %q", o.Visibility)
+	}
+	if o.MaxRowsPerTableBuffer < 1 {
+		return fmt.Errorf("max_rows_per_table_buffer must be at least 1, not %d", o.MaxRowsPerTableBuffer)
+	}
+	return nil
+}
+
+// Parse decodes and validates a request.
+func Parse(doc []byte) (*Request, error) {
+	var r Request
+	if err := json.Unmarshal(doc, &r); err != nil {
+		return nil, fmt.Errorf("decoding table spec: %w", err)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -1,0 +1,113 @@
+"""Rows of Python values to Arrow record batches, one column at a time,
+with the Arrow type that the target column's encoder reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, List, Optional, Sequence
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ._errors import IngestError
+
+Column = Sequence[Any]
+
+
+class ColumnConverter:
+    """Converts one column's values; `as_text` is the fallback for columns
+    whose encoder also reads text (the server's reading decides there)."""
+
+    def __init__(
+        self,
+        name: str,
+        arrow_type: Optional[pa.DataType],
+        prepare: Optional[Callable[[Any], Any]] = None,
+        accepts_text: bool = False,
+    ) -> None:
+        self.name = name
+        self.arrow_type = arrow_type
+        self.prepare = prepare
+        self.accepts_text = accepts_text
+
+    def convert(self, values: Column) -> pa.Array:
+        if self.prepare is not None:
+            prepare = self.prepare
+            values = [None if v is None else prepare(v) for v in values]
+        try:
+            return pa.array(values, type=self.arrow_type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            if not self.accepts_text:
+                raise
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def converter_for(column: sa.Column[Any]) -> ColumnConverter:
+    typ = column.type
+    name = column.name
+    if isinstance(typ, (postgresql.JSON, postgresql.JSONB)):
+        return ColumnConverter(name, pa.string(), prepare=json.dumps)
+    if isinstance(typ, sa.Boolean):
+        return ColumnConverter(name, pa.bool_())
+    if isinstance(typ, sa.Integer):
+        return ColumnConverter(name, pa.int64())
+    if isinstance(typ, sa.Float):  # REAL, DOUBLE PRECISION, FLOAT
+        return ColumnConverter(name, pa.float64())
+    if isinstance(typ, sa.Numeric):
+        # The inferred type keeps each Decimal, int or float exact.
+        return ColumnConverter(name, None, accepts_text=True)
+    if isinstance(typ, sa.DateTime):
+        tz = "UTC" if getattr(typ, "timezone", False) else None
+        return ColumnConverter(name, pa.timestamp("us", tz=tz))
+    if isinstance(typ, sa.Date):
+        return ColumnConverter(name, pa.date32())
+    if isinstance(typ, sa.LargeBinary):
+        return ColumnConverter(name, pa.binary())
+    if isinstance(typ, sa.String):
+        return ColumnConverter(name, pa.string(), accepts_text=True)
+    raise TypeError(
+        f"column {name!r}: type {typ!r} is not supported yet "
+        "(supported: SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, NUMERIC, BOOLEAN, "
+        "CHAR, VARCHAR, TEXT, DATE, TIMESTAMP, BYTEA, JSON, JSONB)"
+    )
+
+
+class TableConverter:
+    """Turns a list of row tuples of one table into a RecordBatch."""
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+        self.label = f"{table.schema}.{table.name}"
+        self.columns: List[ColumnConverter] = [converter_for(c) for c in table.columns]
+        self.names = [c.name for c in self.columns]
+
+    def record_batch(self, rows: List[Sequence[Any]], first_row: int) -> pa.RecordBatch:
+        width = len(self.columns)
+        if set(map(len, rows)) != {width}:
+            for i, row in enumerate(rows):
+                if len(row) != width:
+                    raise IngestError(
+                        f"table {self.label}, row {first_row + i} of this table's rows in the batch: "
+                        f"{len(row)} values for {width} columns: {row!r}"
+                    )
+        arrays = []
+        for c, (conv, values) in enumerate(zip(self.columns, zip(*rows))):
+            try:
+                arrays.append(conv.convert(values))
+            except Exception as e:
+                raise self._value_error(conv, c, rows, first_row, e) from e
+        return pa.RecordBatch.from_arrays(arrays, names=self.names)
+
+    def _value_error(
+        self, conv: ColumnConverter, c: int, rows: List[Sequence[Any]], first_row: int, cause: Exception
+    ) -> IngestError:
+        for i, row in enumerate(rows):
+            try:
+                conv.convert([row[c]])
+            except Exception as e:
+                return IngestError(
+                    f"table {self.label}, column {conv.name!r}, row {first_row + i} of this table's rows "
+                    f"in the batch: value {row[c]!r} does not fit {self.table.columns[conv.name].type}: {e}"
+                )
+        return IngestError(f"table {self.label}, column {conv.name!r}: {cause}")

@@ -1,0 +1,58 @@
+"""ingest(): upstream's signature, delegating the work to the Go engine."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from pg_force_execute import pg_force_execute
+
+from ._constants import Delete, HighWatermark, Upsert, Visibility
+from ._session import Session
+from ._spec import table_spec
+
+_UPSERTS = (Upsert.OFF, Upsert.IF_PRIMARY_KEY)
+_DELETES = (Delete.OFF, Delete.BEFORE_FIRST_BATCH)
+_VISIBILITIES = (Visibility.AFTER_EACH_BATCH,)
+
+
+def _check_option(name: str, value: Any, allowed: tuple[str, ...], cls: type) -> None:
+    if value not in allowed:
+        names = ", ".join(f"{cls.__name__}.{k}" for k, v in vars(cls).items() if v in allowed)
+        raise ValueError(f"{name}={value!r} is not one of {names}")
+
+
+def ingest(
+    conn: Any,
+    metadata: Any,
+    batches: Callable[[Any], Any],
+    high_watermark: Any = HighWatermark.LATEST,
+    visibility: str = Visibility.AFTER_EACH_BATCH,
+    upsert: str = Upsert.IF_PRIMARY_KEY,
+    delete: str = Delete.OFF,
+    get_pg_force_execute: Callable[[Any, logging.Logger], Any] = lambda conn, logger: pg_force_execute(
+        conn, logger=logger
+    ),
+    on_before_visible: Callable[[Any, Any, Any], Any] = lambda conn, ingest_table, batch_metadata: None,
+    logger: logging.Logger = logging.getLogger("pg_bulk_ingest"),
+    max_rows_per_table_buffer: int = 10000,
+) -> None:
+    """Ingests the batches into the metadata's tables; see README.md."""
+    _check_option("upsert", upsert, _UPSERTS, Upsert)
+    _check_option("delete", delete, _DELETES, Delete)
+    _check_option("visibility", visibility, _VISIBILITIES, Visibility)
+    tables = list(metadata.tables.values())
+    if not tables:
+        raise ValueError("metadata has no tables")
+    spec = {
+        "tables": [table_spec(t) for t in tables],
+        "options": {
+            "upsert": upsert,
+            "delete": delete,
+            "visibility": visibility,
+            "max_rows_per_table_buffer": max_rows_per_table_buffer,
+        },
+    }
+    Session(
+        conn, tables, spec, batches, high_watermark, on_before_visible, logger, max_rows_per_table_buffer
+    ).run()

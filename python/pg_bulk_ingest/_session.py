@@ -1,0 +1,253 @@
+"""Runs one ingest: starts a Go session and answers its requests on the
+user's connection until it is done."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from ._arrow import TableConverter
+from ._constants import HighWatermark
+from ._drivers import Driver
+from ._errors import IngestError
+from ._native import ffi, lib
+
+# Request codes, as in goext/bridge.
+DONE, EXEC, QUERY, COPY_BEGIN, COPY_DATA, COPY_END = 0, 1, 2, 3, 4, 5
+BEGIN, COMMIT, ROLLBACK, START, NEXT_BATCH, NEXT_CHUNK = 6, 7, 8, 9, 10, 11
+HIGH_WATERMARK, ON_BEFORE_VISIBLE, LOG = 12, 13, 14
+
+# Answer statuses of pbi_step.
+OK, HOST_ERROR, NO_ANSWER = 0, 1, 2
+
+# Rows per Arrow chunk: big enough to amortise a call, small enough to
+# keep memory flat.
+CHUNK_ROWS = 10_000
+
+Row = Sequence[Any]
+
+
+class Request:
+    __slots__ = ("op", "doc", "data")
+
+    def __init__(self, op: int, doc: Any, data: Optional[bytes]) -> None:
+        self.op, self.doc, self.data = op, doc, data
+
+
+class Session:
+    def __init__(
+        self,
+        conn: Any,
+        tables: List[sa.Table],
+        spec: Dict[str, Any],
+        batches: Callable[[Any], Any],
+        high_watermark: Any,
+        on_before_visible: Callable[[Any, sa.Table, Any], Any],
+        logger: logging.Logger,
+        max_rows_per_table_buffer: int,
+    ) -> None:
+        self.conn = conn
+        self.driver = Driver(conn)
+        self.tables = tables
+        self.index = {t: i for i, t in enumerate(tables)}
+        self.converters = [TableConverter(t) for t in tables]
+        self.spec = spec
+        self.batches = batches
+        self.high_watermark = high_watermark
+        self.on_before_visible = on_before_visible
+        self.logger = logger
+        self.chunk_rows = max(1, min(CHUNK_ROWS, max_rows_per_table_buffer))
+        self.error: Optional[BaseException] = None  # the first exception on our side
+        self.batch_iter: Optional[Iterator[Any]] = None
+        self.batch_hwm: Any = None
+        self.batch_metadata: Any = None
+        self.chunks: Optional[Iterator[Tuple[int, pa.RecordBatch]]] = None
+        self._out = ffi.new("pbi_request *")
+        self._handle = 0
+
+    # --- the session -------------------------------------------------
+
+    def run(self) -> None:
+        doc = json.dumps(self.spec).encode()
+        err = ffi.new("char **")
+        self._handle = lib().pbi_start(doc, len(doc), err)
+        if not self._handle:
+            message = ffi.string(err[0]).decode()
+            lib().pbi_free(err[0])
+            raise ValueError(message)
+        try:
+            req = self._step(NO_ANSWER)
+            while req.op != DONE:
+                req = self._handle_request(req)
+        finally:
+            lib().pbi_close(self._handle)
+        self._finish(req)
+
+    def _finish(self, done: Request) -> None:
+        if done.doc is None:
+            return
+        if self.error is not None:
+            raise self.error
+        raise IngestError(done.doc["error"])
+
+    def _step(
+        self, status: int, doc: bytes = b"", record: Optional[Tuple[Any, Any]] = None
+    ) -> Request:
+        arr, schema = record if record is not None else (ffi.NULL, ffi.NULL)
+        out = self._out
+        lib().pbi_step(self._handle, status, doc, len(doc), arr, schema, out)
+        parsed = json.loads(ffi.unpack(out.json, out.json_len)) if out.json_len else None
+        data = ffi.unpack(ffi.cast("char *", out.data), out.data_len) if out.data_len else None
+        return Request(out.op, parsed, data)
+
+    def _ok(self) -> Request:
+        return self._step(OK)
+
+    def _fail(self, e: BaseException) -> Request:
+        if self.error is None:
+            self.error = e
+        return self._step(HOST_ERROR, f"{type(e).__name__}: {e}".encode())
+
+    def _handle_request(self, req: Request) -> Request:
+        """Answers req and returns the next request."""
+        if req.op == COPY_BEGIN:
+            return self._copy(req)  # answers by itself, request by request
+        record = None
+        try:
+            result = self._HANDLERS[req.op](self, req)
+            if isinstance(result, tuple):  # an Arrow chunk
+                table, c_arr, c_schema = result
+                result, record = {"table": table}, (c_arr, c_schema)
+            doc = json.dumps(result).encode()
+        except BaseException as e:  # noqa: B036 - every failure, even Ctrl-C, unwinds the batch in Go
+            return self._fail(e)
+        return self._step(OK, doc, record)
+
+    # --- the connection ----------------------------------------------
+
+    def _exec(self, req: Request) -> None:
+        self.driver.execute(req.doc["sql"], req.doc.get("params"))
+
+    def _query(self, req: Request) -> Any:
+        return [list(row) for row in self.driver.query(req.doc["sql"], req.doc.get("params"))]
+
+    def _begin(self, req: Request) -> None:
+        self.conn.begin()
+
+    def _commit(self, req: Request) -> None:
+        self.conn.commit()
+
+    def _rollback(self, req: Request) -> None:
+        self.conn.rollback()
+
+    def _copy(self, req: Request) -> Request:
+        """Runs a COPY whose data Go sends as COPY_DATA requests, answering
+        the requests that come between them, until COPY_END."""
+        end: List[Request] = []
+        try:
+            self.driver.copy(req.doc["sql"], self._copy_data(end))
+        except BaseException as e:  # noqa: B036
+            if end and "error" in end[0].doc:
+                # Go aborted the COPY and reports its own error.
+                return self._step(HOST_ERROR, str(e).encode())
+            # The driver or server ended it: answer the request in flight.
+            return self._fail(e)
+        return self._ok()
+
+    def _copy_data(self, end: List[Request]) -> Iterator[bytes]:
+        req = self._ok()  # answers COPY_BEGIN
+        while req.op != COPY_END:
+            if req.op == COPY_DATA:
+                assert req.data is not None
+                yield req.data
+                req = self._ok()
+            elif req.op == DONE:
+                raise IngestError("the engine stopped during a COPY")
+            else:
+                req = self._handle_request(req)
+        end.append(req)
+        if "error" in req.doc:
+            raise IngestError(req.doc["error"])
+
+    # --- the source --------------------------------------------------
+
+    def _start(self, req: Request) -> None:
+        if self.high_watermark == HighWatermark.LATEST:
+            value = req.doc
+        elif self.high_watermark == HighWatermark.EARLIEST:
+            value = None
+        else:
+            value = self.high_watermark
+        first = self.tables[0]
+        self.logger.info("High-watermark of %s.%s is %s", first.schema, first.name, value)
+        self.batch_iter = iter(self.batches(value))
+
+    def _next_batch(self, req: Request) -> Any:
+        assert self.batch_iter is not None
+        try:
+            item = next(self.batch_iter)
+        except StopIteration:
+            return None
+        hwm, metadata, rows = item
+        self.batch_hwm, self.batch_metadata = hwm, metadata
+        self.chunks = self._chunks(rows)
+        return {"metadata": str(metadata), "high_watermark": str(hwm)}
+
+    def _chunks(self, rows: Any) -> Iterator[Tuple[int, pa.RecordBatch]]:
+        """Splits the batch's rows by table into chunks, keeping each
+        table's order; rows of tables not in the metadata are skipped."""
+        index, limit = self.index, self.chunk_rows
+        buffers: List[List[Row]] = [[] for _ in self.tables]
+        sent = [0] * len(self.tables)
+        for table, row in rows:
+            i = index.get(table)
+            if i is None:
+                continue
+            buf = buffers[i]
+            buf.append(row)
+            if len(buf) >= limit:
+                buffers[i] = []
+                yield i, self.converters[i].record_batch(buf, sent[i])
+                sent[i] += len(buf)
+        for i, buf in enumerate(buffers):
+            if buf:
+                yield i, self.converters[i].record_batch(buf, sent[i])
+
+    def _next_chunk(self, req: Request) -> Any:
+        assert self.chunks is not None
+        try:
+            table, batch = next(self.chunks)
+        except StopIteration:
+            return None
+        c_arr = ffi.new("struct ArrowArray *")
+        c_schema = ffi.new("struct ArrowSchema *")
+        batch._export_to_c(int(ffi.cast("uintptr_t", c_arr)), int(ffi.cast("uintptr_t", c_schema)))
+        return table, c_arr, c_schema
+
+    def _batch_high_watermark(self, req: Request) -> Any:
+        value = self.batch_hwm() if callable(self.batch_hwm) else self.batch_hwm
+        return {"value": value, "text": str(value)}
+
+    def _on_before_visible(self, req: Request) -> None:
+        self.on_before_visible(self.conn, self.tables[req.doc["table"]], self.batch_metadata)
+
+    def _log(self, req: Request) -> None:
+        self.logger.info(req.doc["msg"], *req.doc["args"])
+
+    _HANDLERS: Dict[int, Callable[["Session", Request], Any]] = {
+        EXEC: _exec,
+        QUERY: _query,
+        BEGIN: _begin,
+        COMMIT: _commit,
+        ROLLBACK: _rollback,
+        START: _start,
+        NEXT_BATCH: _next_batch,
+        NEXT_CHUNK: _next_chunk,
+        HIGH_WATERMARK: _batch_high_watermark,
+        ON_BEFORE_VISIBLE: _on_before_visible,
+        LOG: _log,
+    }
