@@ -4,6 +4,8 @@ with the Arrow type that the target column's encoder reads."""
 from __future__ import annotations
 
 import json
+from itertools import repeat
+from operator import is_
 from typing import Any, Callable, List, Optional, Sequence
 
 import pyarrow as pa
@@ -16,13 +18,14 @@ Column = Sequence[Any]
 
 
 class ColumnConverter:
-    """Converts one column's values; `as_text` is the fallback for columns
-    whose encoder also reads text (the server's reading decides there)."""
+    """Converts one column's values. Columns whose encoder reads text send
+    `str(value)`, as upstream does, when their values are not all of the
+    column's natural Python type: the server's reading decides."""
 
     def __init__(
         self,
         name: str,
-        arrow_type: Optional[pa.DataType],
+        arrow_type: pa.DataType,
         prepare: Optional[Callable[[Any], Any]] = None,
         accepts_text: bool = False,
     ) -> None:
@@ -33,14 +36,20 @@ class ColumnConverter:
 
     def convert(self, values: Column) -> pa.Array:
         if self.prepare is not None:
-            prepare = self.prepare
-            values = [None if v is None else prepare(v) for v in values]
+            values = _map_present(self.prepare, values)
         try:
             return pa.array(values, type=self.arrow_type)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             if not self.accepts_text:
                 raise
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+        return pa.array(_map_present(str, values), type=pa.string())
+
+
+def _map_present(f: Callable[[Any], Any], values: Column) -> List[Any]:
+    """f of each value, None kept; map() keeps the common case in C."""
+    if any(map(is_, values, repeat(None))):
+        return [None if v is None else f(v) for v in values]
+    return list(map(f, values))
 
 
 def converter_for(column: sa.Column[Any]) -> ColumnConverter:
@@ -55,8 +64,9 @@ def converter_for(column: sa.Column[Any]) -> ColumnConverter:
     if isinstance(typ, sa.Float):  # REAL, DOUBLE PRECISION, FLOAT
         return ColumnConverter(name, pa.float64())
     if isinstance(typ, sa.Numeric):
-        # The inferred type keeps each Decimal, int or float exact.
-        return ColumnConverter(name, None, accepts_text=True)
+        # Text keeps each Decimal's own scale, and str() of an int or float
+        # is what upstream sends; the engine parses it exactly.
+        return ColumnConverter(name, pa.string(), prepare=str)
     if isinstance(typ, sa.DateTime):
         tz = "UTC" if getattr(typ, "timezone", False) else None
         return ColumnConverter(name, pa.timestamp("us", tz=tz))
@@ -82,7 +92,9 @@ class TableConverter:
         self.columns: List[ColumnConverter] = [converter_for(c) for c in table.columns]
         self.names = [c.name for c in self.columns]
 
-    def record_batch(self, rows: List[Sequence[Any]], first_row: int) -> pa.RecordBatch:
+    def arrays(self, rows: List[Sequence[Any]], first_row: int) -> List[pa.Array]:
+        """The columns of rows; first_row is the position of rows[0] among
+        this table's rows in the batch, for messages."""
         width = len(self.columns)
         if set(map(len, rows)) != {width}:
             for i, row in enumerate(rows):
@@ -97,7 +109,14 @@ class TableConverter:
                 arrays.append(conv.convert(values))
             except Exception as e:
                 raise self._value_error(conv, c, rows, first_row, e) from e
-        return pa.RecordBatch.from_arrays(arrays, names=self.names)
+        return arrays
+
+    def record_batch(self, slabs: List[List[pa.Array]]) -> pa.RecordBatch:
+        """Joins the columns of several slabs of rows into one batch."""
+        if len(slabs) == 1:
+            return pa.RecordBatch.from_arrays(slabs[0], names=self.names)
+        columns = [pa.concat_arrays([slab[c] for slab in slabs]) for c in range(len(self.names))]
+        return pa.RecordBatch.from_arrays(columns, names=self.names)
 
     def _value_error(
         self, conv: ColumnConverter, c: int, rows: List[Sequence[Any]], first_row: int, cause: Exception

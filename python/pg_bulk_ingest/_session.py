@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 from ._arrow import TableConverter
+from ._chunks import chunks
 from ._constants import HighWatermark
 from ._drivers import Driver
 from ._errors import IngestError
@@ -27,8 +28,6 @@ OK, HOST_ERROR, NO_ANSWER = 0, 1, 2
 # Rows per Arrow chunk: big enough to amortise a call, small enough to
 # keep memory flat.
 CHUNK_ROWS = 10_000
-
-Row = Sequence[Any]
 
 
 class Request:
@@ -194,28 +193,8 @@ class Session:
             return None
         hwm, metadata, rows = item
         self.batch_hwm, self.batch_metadata = hwm, metadata
-        self.chunks = self._chunks(rows)
+        self.chunks = chunks(rows, self.index, self.converters, self.chunk_rows)
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
-
-    def _chunks(self, rows: Any) -> Iterator[Tuple[int, pa.RecordBatch]]:
-        """Splits the batch's rows by table into chunks, keeping each
-        table's order; rows of tables not in the metadata are skipped."""
-        index, limit = self.index, self.chunk_rows
-        buffers: List[List[Row]] = [[] for _ in self.tables]
-        sent = [0] * len(self.tables)
-        for table, row in rows:
-            i = index.get(table)
-            if i is None:
-                continue
-            buf = buffers[i]
-            buf.append(row)
-            if len(buf) >= limit:
-                buffers[i] = []
-                yield i, self.converters[i].record_batch(buf, sent[i])
-                sent[i] += len(buf)
-        for i, buf in enumerate(buffers):
-            if buf:
-                yield i, self.converters[i].record_batch(buf, sent[i])
 
     def _next_chunk(self, req: Request) -> Any:
         assert self.chunks is not None
