@@ -63,7 +63,8 @@ type Session struct {
 	requests chan Request
 	answers  chan Answer
 	cancel   context.CancelFunc
-	waiting  bool // a request is out and not yet answered
+	closed   <-chan struct{} // closed by Close
+	waiting  bool            // a request is out and not yet answered
 	ended    bool
 }
 
@@ -74,7 +75,7 @@ func Start(doc []byte) (*Session, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Session{requests: make(chan Request), answers: make(chan Answer), cancel: cancel}
+	s := &Session{requests: make(chan Request), answers: make(chan Answer), cancel: cancel, closed: ctx.Done()}
 	go s.run(ctx, req)
 	return s, nil
 }
@@ -149,10 +150,14 @@ func (h *host) call(ctx context.Context, op Op, doc any, data []byte) (Answer, e
 	if doc != nil {
 		r.JSON = mustJSON(doc)
 	}
+	// Calls made with a context that Close does not cancel (the rollback,
+	// the logger) must not wait forever for a host that has gone.
 	select {
 	case h.s.requests <- r:
 	case <-ctx.Done():
 		return Answer{}, ctx.Err()
+	case <-h.s.closed:
+		return Answer{}, errors.New("the session was closed")
 	}
 	a := <-h.s.answers
 	return a, a.Err

@@ -24,6 +24,11 @@ type batchRun struct {
 func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	br := &batchRun{run: r, number: number, staging: map[int]string{}, rows: map[int]int{}}
 	r.log.Info("Ingesting batch %s with high watermark value %s", b.Metadata, b.HighWatermark)
+	for _, t := range r.tables {
+		if err := br.firstBatch(ctx, t); err != nil {
+			return err
+		}
+	}
 	if err := br.load(ctx); err != nil {
 		return err
 	}
@@ -77,6 +82,11 @@ func (br *batchRun) load(ctx context.Context) error {
 			}
 		}
 		if err := br.copyTable(ctx, c); err != nil {
+			// A chunk of the next table may have ended the failed COPY.
+			if br.pending != nil {
+				br.pending.Record.Release()
+				br.pending = nil
+			}
 			return err
 		}
 	}
@@ -110,19 +120,26 @@ func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 	return nil
 }
 
+// firstBatch does the work due in a table's first batch of the ingest,
+// whether or not the batch has rows for it.
+func (br *batchRun) firstBatch(ctx context.Context, t *table) error {
+	if t.firstDone {
+		return nil
+	}
+	t.firstDone = true
+	if br.opts.Delete == spec.DeleteBeforeFirst {
+		// Deleting in the batch's transaction keeps the old rows visible
+		// to readers until the batch commits.
+		if err := br.conn.Exec(ctx, "DELETE FROM "+t.String()); err != nil {
+			return fmt.Errorf("deleting existing rows of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
 // startTable does the work due before a table's first rows of the batch.
 func (br *batchRun) startTable(ctx context.Context, i int) error {
 	t := br.tables[i]
-	if !t.firstDone {
-		t.firstDone = true
-		if br.opts.Delete == spec.DeleteBeforeFirst {
-			// Deleting in the batch's transaction keeps the old rows visible
-			// to readers until the batch commits.
-			if err := br.conn.Exec(ctx, "DELETE FROM "+t.String()); err != nil {
-				return fmt.Errorf("deleting existing rows of %s: %w", t, err)
-			}
-		}
-	}
 	if _, ok := br.staging[i]; ok || !t.upsert {
 		if !t.upsert {
 			br.log.Info("Ingesting without upsert")

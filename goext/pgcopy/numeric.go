@@ -3,6 +3,8 @@ package pgcopy
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
+	"math/big"
 	"strings"
 )
 
@@ -37,17 +39,21 @@ func appendNumeric(dst []byte, neg bool, digits []byte, scale int) ([]byte, erro
 	}
 	// Pad so that the integer part and the fraction each fill whole
 	// base-10000 groups; the padding is leading and trailing zeros.
+	// The padded sequence is: integer padding, integer digits, zeros
+	// between the point and the first digit, fraction digits, fraction
+	// padding. Only the first two make up the integer part.
 	intLen := len(digits) - scale
 	lead := 0
 	if intLen < 0 {
-		lead = -intLen
+		lead = -intLen // zeros of the fraction, not of the integer part
 		intLen = 0
 	}
-	lead += (4 - intLen%4) % 4
+	intPad := (4 - intLen%4) % 4
+	lead += intPad
 	trail := (4 - scale%4) % 4
 	total := lead + len(digits) + trail
 	groups := total / 4
-	weight := (lead+intLen)/4 - 1
+	weight := (intPad+intLen)/4 - 1
 
 	at := func(k int) int { // decimal digit k of the padded sequence
 		k -= lead
@@ -90,38 +96,45 @@ func appendNumeric(dst []byte, neg bool, digits []byte, scale int) ([]byte, erro
 	return dst, nil
 }
 
-// appendNumericText appends a number written in decimal text, as Python's
-// str(Decimal) and str(float) and PostgreSQL's numeric input write them:
-// an optional sign, digits with an optional point, an optional exponent,
-// or NaN / Infinity / inf.
+// appendNumericText appends a number written in text the way PostgreSQL's
+// numeric input reads it: surrounding white space, an optional sign, then
+// NaN, Infinity or inf (any case; NaN takes no sign), a non-decimal integer
+// (0x, 0o, 0b), or decimal digits with an optional point and exponent.
+// Digits may be grouped with single underscores between them. Python's
+// str(Decimal), str(float) and str(int) all write a subset of this.
 func appendNumericText(dst []byte, scratch []byte, s string) ([]byte, []byte, error) {
-	t := strings.TrimSpace(s)
+	t := trimSpace(s)
 	neg := false
 	body := t
 	if body != "" && (body[0] == '-' || body[0] == '+') {
 		neg = body[0] == '-'
 		body = body[1:]
 	}
-	switch strings.ToLower(body) {
-	case "nan":
-		if t[0] == '-' || t[0] == '+' {
-			break
+	switch {
+	case strings.EqualFold(body, "nan"):
+		if len(body) == len(t) {
+			return appendNumericSpecial(dst, numericNaN), scratch, nil
 		}
-		return appendNumericSpecial(dst, numericNaN), scratch, nil
-	case "inf", "infinity":
+		return dst, scratch, fmt.Errorf("%q is not a number", s)
+	case strings.EqualFold(body, "inf"), strings.EqualFold(body, "infinity"):
 		if neg {
 			return appendNumericSpecial(dst, numericNegInf), scratch, nil
 		}
 		return appendNumericSpecial(dst, numericPosInf), scratch, nil
 	}
+	if len(body) > 1 && body[0] == '0' {
+		if base := nonDecimalBase(body[1]); base != 0 {
+			return appendNonDecimal(dst, scratch, s, neg, body[2:], base)
+		}
+	}
 	digits := scratch[:0]
-	scale, exp := 0, 0
+	scale := 0
 	seenDigit, seenPoint := false, false
 	i := 0
+scan:
 	for ; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case c >= '0' && c <= '9':
+		switch c := body[i]; {
+		case isDigit(c):
 			seenDigit = true
 			if len(digits) > 0 || c != '0' {
 				digits = append(digits, c)
@@ -129,16 +142,17 @@ func appendNumericText(dst []byte, scratch []byte, s string) ([]byte, []byte, er
 			if seenPoint {
 				scale++
 			}
-			continue
+		case c == '_' && i > 0 && isDigit(body[i-1]) && i+1 < len(body) && isDigit(body[i+1]):
 		case c == '.' && !seenPoint:
 			seenPoint = true
-			continue
+		default:
+			break scan
 		}
-		break
 	}
 	if !seenDigit {
 		return dst, digits, fmt.Errorf("%q is not a number", s)
 	}
+	exp := 0
 	if i < len(body) {
 		if body[i] != 'e' && body[i] != 'E' {
 			return dst, digits, fmt.Errorf("%q is not a number", s)
@@ -149,23 +163,98 @@ func appendNumericText(dst []byte, scratch []byte, s string) ([]byte, []byte, er
 			eneg = e[0] == '-'
 			e = e[1:]
 		}
-		if e == "" || len(e) > 6 {
+		if e == "" {
 			return dst, digits, fmt.Errorf("%q is not a number", s)
 		}
-		for _, c := range []byte(e) {
-			if c < '0' || c > '9' {
+		for k := 0; k < len(e); k++ {
+			c := e[k]
+			if c == '_' && k > 0 && isDigit(e[k-1]) && k+1 < len(e) && isDigit(e[k+1]) {
+				continue
+			}
+			if !isDigit(c) {
 				return dst, digits, fmt.Errorf("%q is not a number", s)
 			}
-			exp = exp*10 + int(c-'0')
+			// PostgreSQL refuses exponents above INT_MAX / 2 outright.
+			if exp = exp*10 + int(c-'0'); exp > math.MaxInt32/2 {
+				return dst, digits, fmt.Errorf("%q: numeric value out of PostgreSQL's range", s)
+			}
 		}
 		if eneg {
 			exp = -exp
 		}
 	}
 	scale -= exp
+	if len(digits) == 0 { // zero: only its scale is kept
+		scale = max(scale, 0)
+	} else if len(digits)-scale > numericMaxIntDigits {
+		return dst, digits, fmt.Errorf("%q: numeric value out of PostgreSQL's range", s)
+	}
 	out, err := appendNumeric(dst, neg, digits, scale)
 	if err != nil {
 		return dst, digits, fmt.Errorf("%q: %w", s, err)
 	}
 	return out, digits, nil
+}
+
+// numericMaxIntDigits is the most digits a numeric holds before its point.
+const numericMaxIntDigits = 0x8000 * 4
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// trimSpace trims what C's isspace calls white space, as PostgreSQL does.
+func trimSpace(s string) string {
+	isSpace := func(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
+	for s != "" && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for s != "" && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func nonDecimalBase(c byte) int {
+	switch c {
+	case 'x', 'X':
+		return 16
+	case 'o', 'O':
+		return 8
+	case 'b', 'B':
+		return 2
+	}
+	return 0
+}
+
+// appendNonDecimal appends an integer written in base 16, 8 or 2 after its
+// prefix; an underscore may follow the prefix or a digit, before a digit.
+func appendNonDecimal(dst, scratch []byte, s string, neg bool, body string, base int) ([]byte, []byte, error) {
+	clean := make([]byte, 0, len(body))
+	for k := 0; k < len(body); k++ {
+		c := body[k]
+		if c == '_' && k+1 < len(body) && body[k+1] != '_' && (k == 0 || body[k-1] != '_') {
+			continue
+		}
+		if c == '_' || strings.IndexByte("0123456789abcdef"[:base], lower(c)) < 0 {
+			return dst, scratch, fmt.Errorf("%q is not a number", s)
+		}
+		clean = append(clean, c)
+	}
+	var v big.Int
+	if len(clean) == 0 {
+		return dst, scratch, fmt.Errorf("%q is not a number", s)
+	}
+	v.SetString(string(clean), base)
+	digits := v.Append(scratch[:0], 10)
+	if len(digits) > numericMaxIntDigits {
+		return dst, digits, fmt.Errorf("%q: numeric value out of PostgreSQL's range", s)
+	}
+	out, err := appendNumeric(dst, neg, digits, 0)
+	return out, digits, err
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

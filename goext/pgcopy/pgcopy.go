@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -210,6 +211,8 @@ func floats(a arrow.Array) func(i int) float64 {
 		return a.Value
 	case *array.Float32:
 		return func(i int) float64 { return float64(a.Value(i)) }
+	case *array.Uint64:
+		return func(i int) float64 { return float64(a.Value(i)) }
 	}
 	if get := ints(a); get != nil {
 		return func(i int) float64 { v, _ := get(i); return float64(v) }
@@ -223,12 +226,38 @@ func floatField(a arrow.Array, single bool) (field, error) {
 		return nil, unsupported(a)
 	}
 	if single {
-		return func(dst []byte, i int) ([]byte, error) {
-			f := get(i)
-			if f32 := float32(f); math.IsInf(float64(f32), 0) && !math.IsInf(f, 0) {
-				return dst, fmt.Errorf("out of range for REAL")
+		var text []byte
+		toFloat32 := func(f float64) (float32, error) {
+			f32 := float32(f)
+			if float64(f32) == f || math.IsNaN(f) {
+				return f32, nil
 			}
-			return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(float32(f))), nil
+			// Upstream sends str(f), which the server rounds to REAL once:
+			// rounding f itself would round twice, and differ next to the
+			// midpoints between REALs.
+			text = appendPyFloat(text[:0], f)
+			v, err := strconv.ParseFloat(string(text), 32)
+			if err != nil || v == 0 { // the server refuses overflow and underflow to zero
+				return 0, fmt.Errorf("out of range for REAL")
+			}
+			return float32(v), nil
+		}
+		if get := ints(a); get != nil {
+			return func(dst []byte, i int) ([]byte, error) {
+				v, ok := get(i)
+				f := float32(v) // one rounding, as the server's reading of str(v)
+				if !ok {
+					f = float32(uint64(v))
+				}
+				return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(f)), nil
+			}, nil
+		}
+		return func(dst []byte, i int) ([]byte, error) {
+			f, err := toFloat32(get(i))
+			if err != nil {
+				return dst, err
+			}
+			return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(f)), nil
 		}, nil
 	}
 	return func(dst []byte, i int) ([]byte, error) {
@@ -240,24 +269,22 @@ func (r *Rows) numericField(a arrow.Array) (field, error) {
 	switch a := a.(type) {
 	case *array.Decimal128:
 		scale := int(a.DataType().(*arrow.Decimal128Type).Scale)
+		var v big.Int
 		return func(dst []byte, i int) ([]byte, error) {
-			v := a.Value(i)
+			// Through big.Int: negating the type's minimum would overflow.
+			v.Set(a.Value(i).BigInt())
 			neg := v.Sign() < 0
-			if neg {
-				v = v.Negate()
-			}
-			r.scratch = v.BigInt().Append(r.scratch[:0], 10)
+			r.scratch = v.Abs(&v).Append(r.scratch[:0], 10)
 			return appendNumeric(dst, neg, r.scratch, scale)
 		}, nil
 	case *array.Decimal256:
 		scale := int(a.DataType().(*arrow.Decimal256Type).Scale)
+		var v big.Int
 		return func(dst []byte, i int) ([]byte, error) {
-			v := a.Value(i)
+			// Through big.Int: negating the type's minimum would overflow.
+			v.Set(a.Value(i).BigInt())
 			neg := v.Sign() < 0
-			if neg {
-				v = v.Negate()
-			}
-			r.scratch = v.BigInt().Append(r.scratch[:0], 10)
+			r.scratch = v.Abs(&v).Append(r.scratch[:0], 10)
 			return appendNumeric(dst, neg, r.scratch, scale)
 		}, nil
 	case *array.Float64, *array.Float32:
@@ -272,8 +299,8 @@ func (r *Rows) numericField(a arrow.Array) (field, error) {
 			case math.IsInf(f, -1):
 				return appendNumericSpecial(dst, numericNegInf), nil
 			}
-			// The shortest text that reads back as f: what Python's str(f) writes.
-			r.text = strconv.AppendFloat(r.text[:0], f, 'e', -1, 64)
+			// What Python's str(f) writes, whose digits and scale upstream stores.
+			r.text = appendPyFloat(r.text[:0], f)
 			var err error
 			dst, r.scratch, err = appendNumericText(dst, r.scratch, string(r.text))
 			return dst, err
@@ -352,6 +379,24 @@ const (
 	pgEpochMicros = pgEpochDays * 86400 * 1000000
 )
 
+// appendPyFloat appends Python's repr of a finite f: the shortest digits
+// that read back as f, in positional notation with at least one decimal
+// when the decimal exponent is in [-4, 16), else as d.ddde±XX.
+func appendPyFloat(dst []byte, f float64) []byte {
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, 'e', -1, 64)
+	e := strings.LastIndexByte(string(dst[start:]), 'e')
+	exp, _ := strconv.Atoi(string(dst[start+e+1:]))
+	if exp < -4 || exp >= 16 {
+		return dst
+	}
+	dst = strconv.AppendFloat(dst[:start], f, 'f', -1, 64)
+	if strings.IndexByte(string(dst[start:]), '.') < 0 {
+		dst = append(dst, ".0"...)
+	}
+	return dst
+}
+
 func dateField(a arrow.Array) (field, error) {
 	var get func(i int) int64
 	switch a := a.(type) {
@@ -363,7 +408,12 @@ func dateField(a arrow.Array) (field, error) {
 		return nil, unsupported(a)
 	}
 	return func(dst []byte, i int) ([]byte, error) {
-		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), uint32(int32(get(i)-pgEpochDays))), nil
+		d := get(i) - pgEpochDays
+		// The ends of int32 are -infinity and infinity to the server.
+		if d <= math.MinInt32 || d >= math.MaxInt32 {
+			return dst, fmt.Errorf("out of range for a date")
+		}
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), uint32(int32(d))), nil
 	}, nil
 }
 
@@ -374,13 +424,14 @@ func timestampField(a arrow.Array) (field, error) {
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		get = func(i int) (int64, bool) { return toMicros(int64(a.Value(i)), unit) }
 	case *array.Date32:
-		get = func(i int) (int64, bool) { return int64(a.Value(i)) * 86400 * 1000000, true }
+		get = func(i int) (int64, bool) { return toMicros(int64(a.Value(i))*86400, arrow.Second) }
 	default:
 		return nil, unsupported(a)
 	}
 	return func(dst []byte, i int) ([]byte, error) {
 		us, ok := get(i)
-		if !ok {
+		// Past the epoch shift, int64 would wrap; its minimum is -infinity.
+		if !ok || us <= math.MinInt64+pgEpochMicros {
 			return dst, fmt.Errorf("out of range for a timestamp")
 		}
 		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), uint64(us-pgEpochMicros)), nil

@@ -3,6 +3,7 @@ with the Arrow type that the target column's encoder reads."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from itertools import repeat
 from operator import is_
@@ -28,11 +29,15 @@ class ColumnConverter:
         arrow_type: pa.DataType,
         prepare: Optional[Callable[[Any], Any]] = None,
         accepts_text: bool = False,
+        fallback: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         self.name = name
         self.arrow_type = arrow_type
         self.prepare = prepare
         self.accepts_text = accepts_text
+        # Applied to each value when the values do not convert as they are:
+        # upstream's own conversion of values of other Python types.
+        self.fallback = fallback
 
     def convert(self, values: Column) -> pa.Array:
         if self.prepare is not None:
@@ -40,6 +45,8 @@ class ColumnConverter:
         try:
             return pa.array(values, type=self.arrow_type)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            if self.fallback is not None:
+                return pa.array(_map_present(self.fallback, values), type=self.arrow_type)
             if not self.accepts_text:
                 raise
         return pa.array(_map_present(str, values), type=pa.string())
@@ -60,7 +67,8 @@ def converter_for(column: sa.Column[Any]) -> ColumnConverter:
     if isinstance(typ, sa.Boolean):
         return ColumnConverter(name, pa.bool_())
     if isinstance(typ, sa.Integer):
-        return ColumnConverter(name, pa.int64())
+        # Upstream sends str(int(v)): True is 1, "42" is 42.
+        return ColumnConverter(name, pa.int64(), fallback=int)
     if isinstance(typ, sa.Float):  # REAL, DOUBLE PRECISION, FLOAT
         return ColumnConverter(name, pa.float64())
     if isinstance(typ, sa.Numeric):
@@ -68,8 +76,10 @@ def converter_for(column: sa.Column[Any]) -> ColumnConverter:
         # is what upstream sends; the engine parses it exactly.
         return ColumnConverter(name, pa.string(), prepare=str)
     if isinstance(typ, sa.DateTime):
-        tz = "UTC" if getattr(typ, "timezone", False) else None
-        return ColumnConverter(name, pa.timestamp("us", tz=tz))
+        if getattr(typ, "timezone", False):
+            return ColumnConverter(name, pa.timestamp("us", tz="UTC"))
+        # Upstream sends str(v): the server reads a date as its midnight.
+        return ColumnConverter(name, pa.timestamp("us"), fallback=_date_to_datetime)
     if isinstance(typ, sa.Date):
         return ColumnConverter(name, pa.date32())
     if isinstance(typ, sa.LargeBinary):
@@ -81,6 +91,12 @@ def converter_for(column: sa.Column[Any]) -> ColumnConverter:
         "(supported: SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, NUMERIC, BOOLEAN, "
         "CHAR, VARCHAR, TEXT, DATE, TIMESTAMP, BYTEA, JSON, JSONB)"
     )
+
+
+def _date_to_datetime(v: Any) -> Any:
+    if isinstance(v, datetime.date) and not isinstance(v, datetime.datetime):
+        return datetime.datetime.combine(v, datetime.time())
+    return v
 
 
 class TableConverter:

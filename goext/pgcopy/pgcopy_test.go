@@ -1,0 +1,451 @@
+package pgcopy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/decimal128"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+)
+
+// oneColumn builds a one-column record of the Arrow type of the values,
+// which are appended with build; nil values are nulls.
+func oneColumn(t testing.TB, dt arrow.DataType, build func(b array.Builder)) arrow.Record {
+	t.Helper()
+	b := array.NewBuilder(memory.DefaultAllocator, dt)
+	defer b.Release()
+	build(b)
+	arr := b.NewArray()
+	defer arr.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "c", Type: dt, Nullable: true}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{arr}, int64(arr.Len()))
+	t.Cleanup(rec.Release)
+	return rec
+}
+
+// encodeOne encodes row i of a one-column record into a column of type
+// oid and returns the field (length and value) without the tuple header.
+func encodeOne(t testing.TB, oid uint32, rec arrow.Record, i int) ([]byte, error) {
+	t.Helper()
+	rows, err := NewRows([]Column{{Name: "c", OID: oid, Type: fmt.Sprint(oid)}}, rec)
+	if err != nil {
+		return nil, err
+	}
+	out, err := rows.Append(nil, i)
+	if err != nil {
+		return nil, err
+	}
+	if got := binary.BigEndian.Uint16(out); got != 1 {
+		t.Fatalf("tuple header says %d fields, want 1", got)
+	}
+	return out[2:], nil
+}
+
+// be builds a binary field: 4-byte length then the given bytes.
+func be(parts ...any) []byte {
+	var v []byte
+	for _, p := range parts {
+		switch p := p.(type) {
+		case uint16:
+			v = binary.BigEndian.AppendUint16(v, p)
+		case uint32:
+			v = binary.BigEndian.AppendUint32(v, p)
+		case uint64:
+			v = binary.BigEndian.AppendUint64(v, p)
+		case byte:
+			v = append(v, p)
+		case string:
+			v = append(v, p...)
+		case []byte:
+			v = append(v, p...)
+		default:
+			panic(fmt.Sprintf("be: %T", p))
+		}
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(v))), v...)
+}
+
+func i16(v int16) uint16 { return uint16(v) }
+func i32(v int32) uint32 { return uint32(v) }
+func i64(v int64) uint64 { return uint64(v) }
+
+func TestEncoders(t *testing.T) {
+	ts := func(unit arrow.TimeUnit) arrow.DataType { return &arrow.TimestampType{Unit: unit} }
+	cases := []struct {
+		name    string
+		oid     uint32
+		dt      arrow.DataType
+		value   any
+		want    []byte
+		wantErr string
+	}{
+		{"int2 from int64", OIDInt2, arrow.PrimitiveTypes.Int64, int64(-2), be(i16(-2)), ""},
+		{"int2 max", OIDInt2, arrow.PrimitiveTypes.Int64, int64(32767), be(i16(32767)), ""},
+		{"int2 min", OIDInt2, arrow.PrimitiveTypes.Int64, int64(-32768), be(i16(-32768)), ""},
+		{"int2 overflow", OIDInt2, arrow.PrimitiveTypes.Int64, int64(70000), nil, "out of range for a 2-byte integer"},
+		{"int2 underflow", OIDInt2, arrow.PrimitiveTypes.Int64, int64(-32769), nil, "out of range"},
+		{"int4 from int32", OIDInt4, arrow.PrimitiveTypes.Int32, int64(math.MinInt32), be(i32(math.MinInt32)), ""},
+		{"int4 overflow", OIDInt4, arrow.PrimitiveTypes.Int64, int64(math.MaxInt32 + 1), nil, "out of range for a 4-byte integer"},
+		{"int8 min", OIDInt8, arrow.PrimitiveTypes.Int64, int64(math.MinInt64), be(i64(math.MinInt64)), ""},
+		{"int8 from uint64 too big", OIDInt8, arrow.PrimitiveTypes.Uint64, uint64(math.MaxUint64), nil, "out of range"},
+		{"int8 from uint8", OIDInt8, arrow.PrimitiveTypes.Uint8, uint64(200), be(i64(200)), ""},
+		{"int4 from string", OIDInt4, arrow.BinaryTypes.String, "1", nil, "cannot be stored"},
+		{"float8", OIDFloat8, arrow.PrimitiveTypes.Float64, 1.5, be(math.Float64bits(1.5)), ""},
+		{"float8 -0", OIDFloat8, arrow.PrimitiveTypes.Float64, math.Copysign(0, -1), be(uint64(1) << 63), ""},
+		{"float8 from int64", OIDFloat8, arrow.PrimitiveTypes.Int64, int64(1 << 60), be(math.Float64bits(1 << 60)), ""},
+		{"float8 from big uint64", OIDFloat8, arrow.PrimitiveTypes.Uint64, uint64(math.MaxUint64), be(math.Float64bits(math.MaxUint64)), ""},
+		{"float4", OIDFloat4, arrow.PrimitiveTypes.Float64, 0.5, be(math.Float32bits(0.5)), ""},
+		// str(1 + 2**-24) is 1.0000000596046448, just above the midpoint
+		// between two REALs: the server rounds that text up.
+		{"float4 midpoint", OIDFloat4, arrow.PrimitiveTypes.Float64, 1 + math.Pow(2, -24), be(math.Float32bits(1 + 0x1p-23)), ""},
+		{"float4 from int64 rounds once", OIDFloat4, arrow.PrimitiveTypes.Int64, int64(1<<40 + 1<<16 + 1), be(math.Float32bits(float32(int64(1<<40 + 1<<16 + 1)))), ""},
+		{"float4 overflow", OIDFloat4, arrow.PrimitiveTypes.Float64, 1e39, nil, "out of range for REAL"},
+		{"float4 underflow", OIDFloat4, arrow.PrimitiveTypes.Float64, 1e-50, nil, "out of range for REAL"},
+		{"float4 inf", OIDFloat4, arrow.PrimitiveTypes.Float64, math.Inf(-1), be(math.Float32bits(float32(math.Inf(-1)))), ""},
+		{"bool true", OIDBool, arrow.FixedWidthTypes.Boolean, true, be(byte(1)), ""},
+		{"bool false", OIDBool, arrow.FixedWidthTypes.Boolean, false, be(byte(0)), ""},
+		{"bool from int", OIDBool, arrow.PrimitiveTypes.Int64, int64(1), nil, "cannot be stored"},
+		{"text", OIDText, arrow.BinaryTypes.String, "héllo", be("héllo"), ""},
+		{"varchar empty", OIDVarchar, arrow.BinaryTypes.String, "", be(), ""},
+		{"bpchar large string", OIDBPChar, arrow.BinaryTypes.LargeString, "ab", be("ab"), ""},
+		{"text with NUL", OIDText, arrow.BinaryTypes.String, "a\x00b", nil, "NUL character at offset 1"},
+		{"json", OIDJSON, arrow.BinaryTypes.String, `{"a": 1}`, be(`{"a": 1}`), ""},
+		{"jsonb has version byte", OIDJSONB, arrow.BinaryTypes.String, `[1]`, be(byte(1), `[1]`), ""},
+		{"bytea", OIDBytea, arrow.BinaryTypes.Binary, []byte{0, 0xff}, be([]byte{0, 0xff}), ""},
+		{"date epoch", OIDDate, arrow.FixedWidthTypes.Date32, int64(0), be(i32(-10957)), ""},
+		{"date 2000-01-01", OIDDate, arrow.FixedWidthTypes.Date32, int64(10957), be(i32(0)), ""},
+		{"date64", OIDDate, arrow.FixedWidthTypes.Date64, int64(10958 * 86400000), be(i32(1)), ""},
+		{"date wraps int32", OIDDate, arrow.FixedWidthTypes.Date32, int64(math.MinInt32), nil, "out of range for a date"},
+		{"date not -infinity", OIDDate, arrow.FixedWidthTypes.Date32, int64(math.MinInt32 + 10957), nil, "out of range for a date"},
+		{"timestamp us", OIDTimestamp, ts(arrow.Microsecond), int64(946684800000001), be(i64(1)), ""},
+		{"timestamp s", OIDTimestamp, ts(arrow.Second), int64(0), be(i64(-946684800000000)), ""},
+		{"timestamp ms", OIDTimestamptz, ts(arrow.Millisecond), int64(946684800001), be(i64(1000)), ""},
+		{"timestamp ns floors", OIDTimestamp, ts(arrow.Nanosecond), int64(946684799999999999), be(i64(-1)), ""},
+		{"timestamp from date32", OIDTimestamp, arrow.FixedWidthTypes.Date32, int64(10958), be(i64(86400000000)), ""},
+		{"timestamp s overflow", OIDTimestamp, ts(arrow.Second), int64(math.MaxInt64 / 100), nil, "out of range"},
+		{"timestamp us wraps", OIDTimestamp, ts(arrow.Microsecond), int64(math.MinInt64 + 5), nil, "out of range"},
+		{"timestamp not -infinity", OIDTimestamp, ts(arrow.Microsecond), int64(math.MinInt64 + pgEpochMicros), nil, "out of range"},
+		{"date32 into timestamp overflow", OIDTimestamp, arrow.FixedWidthTypes.Date32, int64(math.MaxInt32), nil, "out of range"},
+		{"numeric from int64", OIDNumeric, arrow.PrimitiveTypes.Int64, int64(-12345), be(uint16(2), i16(1), uint16(numericNeg), uint16(0), uint16(1), uint16(2345)), ""},
+		{"numeric from int64 min", OIDNumeric, arrow.PrimitiveTypes.Int64, int64(math.MinInt64), be(uint16(5), i16(4), uint16(numericNeg), uint16(0), uint16(922), uint16(3372), uint16(368), uint16(5477), uint16(5808)), ""},
+		{"numeric from uint64 max", OIDNumeric, arrow.PrimitiveTypes.Uint64, uint64(math.MaxUint64), nil, "out of range"},
+		{"numeric from float", OIDNumeric, arrow.PrimitiveTypes.Float64, 100.0, be(uint16(1), i16(0), uint16(numericPos), uint16(1), uint16(100)), ""},
+		{"numeric from NaN float", OIDNumeric, arrow.PrimitiveTypes.Float64, math.NaN(), be(uint16(0), uint16(0), uint16(numericNaN), uint16(0)), ""},
+		{"numeric from string", OIDNumeric, arrow.BinaryTypes.String, "0.00001", be(uint16(1), i16(-2), uint16(numericPos), uint16(5), uint16(1000)), ""},
+		{"numeric from bad string", OIDNumeric, arrow.BinaryTypes.String, "1.2.3", nil, "is not a number"},
+		{"numeric from bool", OIDNumeric, arrow.FixedWidthTypes.Boolean, true, nil, "cannot be stored"},
+		{"unknown type", 600, arrow.PrimitiveTypes.Int64, int64(1), nil, "no binary encoder"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := oneColumn(t, c.dt, func(b array.Builder) { appendValue(t, b, c.value) })
+			got, err := encodeOne(t, c.oid, rec, 0)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("got %x, %v; want an error containing %q", got, err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, c.want) {
+				t.Fatalf("got  %x\nwant %x", got, c.want)
+			}
+		})
+	}
+}
+
+func appendValue(t testing.TB, b array.Builder, v any) {
+	t.Helper()
+	switch b := b.(type) {
+	case *array.Int64Builder:
+		b.Append(v.(int64))
+	case *array.Int32Builder:
+		b.Append(int32(v.(int64)))
+	case *array.Uint8Builder:
+		b.Append(uint8(v.(uint64)))
+	case *array.Uint64Builder:
+		b.Append(v.(uint64))
+	case *array.Float64Builder:
+		b.Append(v.(float64))
+	case *array.BooleanBuilder:
+		b.Append(v.(bool))
+	case *array.StringBuilder:
+		b.Append(v.(string))
+	case *array.LargeStringBuilder:
+		b.Append(v.(string))
+	case *array.BinaryBuilder:
+		b.Append(v.([]byte))
+	case *array.Date32Builder:
+		b.Append(arrow.Date32(v.(int64)))
+	case *array.Date64Builder:
+		b.Append(arrow.Date64(v.(int64)))
+	case *array.TimestampBuilder:
+		b.Append(arrow.Timestamp(v.(int64)))
+	case *array.Decimal128Builder:
+		b.Append(v.(decimal128.Num))
+	default:
+		t.Fatalf("appendValue: %T", b)
+	}
+}
+
+func TestNullsAndTuples(t *testing.T) {
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	ib.AppendValues([]int64{7, 0}, []bool{true, false})
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	sb.AppendNull()
+	sb.Append("x")
+	ia, sa := ib.NewArray(), sb.NewArray()
+	defer ia.Release()
+	defer sa.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
+	defer rec.Release()
+	rows, err := NewRows([]Column{{Name: "i", OID: OIDInt4}, {Name: "s", OID: OIDText}}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for i := 0; i < 2; i++ {
+		if got, err = rows.Append(got, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []byte{0, 2, 0, 0, 0, 4, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff, 0, 2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 'x'}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got  %x\nwant %x", got, want)
+	}
+	if !bytes.HasPrefix(Header, []byte("PGCOPY\n\xff\r\n\x00")) || len(Header) != 19 || !bytes.Equal(Trailer, []byte{0xff, 0xff}) {
+		t.Fatalf("header %x / trailer %x", Header, Trailer)
+	}
+}
+
+func TestNewRowsErrors(t *testing.T) {
+	rec := oneColumn(t, arrow.PrimitiveTypes.Int64, func(b array.Builder) { b.(*array.Int64Builder).Append(1) })
+	if _, err := NewRows([]Column{{Name: "a", OID: OIDInt8}, {Name: "b", OID: OIDInt8}}, rec); err == nil || !strings.Contains(err.Error(), "record has 1 columns, the table has 2") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := NewRows([]Column{{Name: "a", OID: OIDText, Type: "text"}}, rec); err == nil || !strings.Contains(err.Error(), `column "a" (text)`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestValueError(t *testing.T) {
+	rec := oneColumn(t, arrow.BinaryTypes.String, func(b array.Builder) {
+		b.(*array.StringBuilder).AppendValues([]string{"1", "x\"y"}, nil)
+	})
+	rows, err := NewRows([]Column{{Name: "amount", OID: OIDNumeric, Type: "numeric(10,2)"}}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := rows.Append(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rows.Append(dst, 1)
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Row != 1 || ve.Column != "amount" || ve.Value != `"x\"y"` {
+		t.Fatalf("got %#v", err)
+	}
+	for _, want := range []string{`column "amount" (numeric(10,2))`, "row 1", `value "x\"y"`, "is not a number"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+// numericString renders a binary numeric value as PostgreSQL's numeric
+// output does, independently of the encoder.
+func numericString(t testing.TB, field []byte) string {
+	t.Helper()
+	if len(field) < 12 || int(binary.BigEndian.Uint32(field)) != len(field)-4 {
+		t.Fatalf("bad numeric field %x", field)
+	}
+	v := field[4:]
+	n := int(binary.BigEndian.Uint16(v))
+	weight := int(int16(binary.BigEndian.Uint16(v[2:])))
+	sign := binary.BigEndian.Uint16(v[4:])
+	dscale := int(binary.BigEndian.Uint16(v[6:]))
+	if len(v) != 8+2*n {
+		t.Fatalf("numeric %x: %d digits in %d bytes", field, n, len(v))
+	}
+	switch sign {
+	case numericNaN:
+		return "NaN"
+	case numericPosInf:
+		return "Infinity"
+	case numericNegInf:
+		return "-Infinity"
+	}
+	// value = sum digit[k] * 10000^(weight-k)
+	x := new(big.Int)
+	for k := 0; k < n; k++ {
+		d := binary.BigEndian.Uint16(v[8+2*k:])
+		if d > 9999 {
+			t.Fatalf("numeric %x: digit %d", field, d)
+		}
+		x.Mul(x, big.NewInt(10000)).Add(x, big.NewInt(int64(d)))
+	}
+	if n > 0 && (binary.BigEndian.Uint16(v[8:]) == 0 || binary.BigEndian.Uint16(v[6+2*n:]) == 0) {
+		t.Errorf("numeric %x: leading or trailing zero digit group", field)
+	}
+	// x * 10^(4*(weight-n+1)), shown with dscale decimals
+	exp10 := 4 * (weight - n + 1)
+	if exp10 >= 0 {
+		x.Mul(x, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(exp10)), nil))
+		exp10 = 0
+	}
+	s := x.String()
+	frac := -exp10
+	for len(s) <= frac {
+		s = "0" + s
+	}
+	intPart, fracPart := s[:len(s)-frac], s[len(s)-frac:]
+	if len(fracPart) > dscale {
+		if strings.Trim(fracPart[dscale:], "0") != "" {
+			t.Errorf("numeric %x: digits beyond dscale %d", field, dscale)
+		}
+		fracPart = fracPart[:dscale]
+	}
+	fracPart += strings.Repeat("0", dscale-len(fracPart))
+	out := intPart
+	if dscale > 0 {
+		out += "." + fracPart
+	}
+	if sign == numericNeg {
+		if n == 0 {
+			t.Errorf("numeric %x: negative zero", field)
+		}
+		out = "-" + out
+	}
+	return out
+}
+
+func TestNumericText(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"0", "0"},
+		{"-0", "0"},
+		{"0.0000", "0.0000"},
+		{"-0.000", "0.000"},
+		{"1", "1"},
+		{"10000", "10000"},
+		{"100000000", "100000000"},
+		{"12345", "12345"},
+		{"-12345.678", "-12345.678"},
+		{"1.5", "1.5"},
+		{"1.50", "1.50"},
+		{"0.1", "0.1"},
+		{"0.0001", "0.0001"},
+		{"0.00001", "0.00001"},
+		{"0.000012345", "0.000012345"},
+		{"0.00000001", "0.00000001"},
+		{"1e-20", "0.00000000000000000001"},
+		{"-1E-8", "-0.00000001"},
+		{"1.23e-7", "0.000000123"},
+		{"1e3", "1000"},
+		{"1E+2", "100"},
+		{"1.5e2", "150"},
+		{"1.25e1", "12.5"},
+		{"0e-7", "0.0000000"},
+		{"0E+5", "0"},
+		{"12345678901234567890.123456789", "12345678901234567890.123456789"},
+		{"99999999.99999999", "99999999.99999999"},
+		{".5", "0.5"},
+		{"5.", "5"},
+		{"  42  ", "42"},
+		{"+7", "7"},
+		{"00012.3400", "12.3400"},
+		{"1_000", "1000"},
+		{"1_000.5_5", "1000.55"},
+		{"1e1_0", "10000000000"},
+		{"1e0000001", "10"},
+		{"0x1F", "31"},
+		{"-0x10", "-16"},
+		{"0X_ff", "255"},
+		{"0o17", "15"},
+		{"0b101", "5"},
+		{"0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "340282366920938463463374607431768211455"},
+		{"NaN", "NaN"},
+		{"nan", "NaN"},
+		{"Infinity", "Infinity"},
+		{"inf", "Infinity"},
+		{"-Infinity", "-Infinity"},
+		{"-inf", "-Infinity"},
+		{"+iNf", "Infinity"},
+		{"1e-16383", "0." + strings.Repeat("0", 16382) + "1"},
+		{"1e131071", "1" + strings.Repeat("0", 131071)},
+		{"0e1073741823", "0"},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, _, err := appendNumericText(nil, nil, c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := numericString(t, got); s != c.want {
+				t.Fatalf("%q encoded as %s (%x), want %s", c.in, s, got, c.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", " ", "-", "+", ".", "e5", ".e5", "1e", "1e+", "1.2.3", "1..2", "abc", "1 2", "+NaN", "-nan", "NaN1",
+		"infinit", "1_", "_1", "1__0", "1_.5", "1._5", "1e_1", "1e1_", "0x", "0x_", "0x1F_", "0x1__F", "00x1", "0x1.5", "0x1g", "0b2", "0o8",
+		"1e131072", "1e-16384", "0e-16384", "0.0e-16383", "1e1073741824", "0e1073741824", "1e99999999999", "1\u00a0", "１",
+		"1" + strings.Repeat("0", 131072)} {
+		if got, _, err := appendNumericText(nil, nil, bad); err == nil {
+			t.Errorf("%q encoded as %x, want an error", bad, got)
+		}
+	}
+}
+
+func TestNumericDecimal128(t *testing.T) {
+	cases := []struct {
+		v     decimal128.Num
+		scale int32
+		want  string
+	}{
+		{decimal128.FromI64(12345), 2, "123.45"},
+		{decimal128.FromI64(-1), 5, "-0.00001"},
+		{decimal128.FromI64(0), 3, "0.000"},
+		{decimal128.FromI64(10000), 4, "1.0000"},
+		{decimal128.FromI64(5), -3, "5000"},
+		{decimal128.FromBigInt(new(big.Int).Lsh(big.NewInt(1), 126)), 38, "0.85070591730234615865843651857942052864"},
+	}
+	for _, c := range cases {
+		dt := &arrow.Decimal128Type{Precision: 38, Scale: c.scale}
+		rec := oneColumn(t, dt, func(b array.Builder) { b.(*array.Decimal128Builder).Append(c.v) })
+		got, err := encodeOne(t, OIDNumeric, rec, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := numericString(t, got); s != c.want {
+			t.Errorf("decimal %s scale %d: got %s, want %s", c.v.BigInt(), c.scale, s, c.want)
+		}
+	}
+}
+
+// TestPyFloat checks appendPyFloat against what CPython's str(float) wrote.
+func TestPyFloat(t *testing.T) {
+	cases := []struct {
+		f    float64
+		want string
+	}{
+		{1234500.0, "1234500.0"}, {1e16, "1e+16"}, {9999999999999998.0, "9999999999999998.0"}, {1e-5, "1e-05"},
+		{0.0001, "0.0001"}, {math.Copysign(0, -1), "-0.0"}, {0, "0.0"}, {1e22, "1e+22"}, {1.5e300, "1.5e+300"},
+		{5e-324, "5e-324"}, {0.1, "0.1"}, {123456789.123, "123456789.123"}, {-2.5, "-2.5"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+		{0.00012345, "0.00012345"}, {1.2345e-05, "1.2345e-05"}, {123456789012345678, "1.2345678901234568e+17"},
+	}
+	for _, c := range cases {
+		if got := string(appendPyFloat(nil, c.f)); got != c.want {
+			t.Errorf("appendPyFloat(%v) = %q, want %q", c.f, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package pgsql
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/internal/pgtest"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
+)
+
+func TestIdent(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"a", `"a"`},
+		{"", `""`},
+		{`a"b`, `"a""b"`},
+		{`"`, `""""`},
+		{`""`, `""""""`},
+		{"a.b", `"a.b"`},
+		{"with space", `"with space"`},
+		{"50%", `"50%"`},
+		{"$1", `"$1"`},
+		{"🦆", `"🦆"`},
+		{"UPPER", `"UPPER"`},
+		{"select", `"select"`},
+		{`'`, `"'"`},
+	}
+	for _, c := range cases {
+		if got := Ident(c.in); got != c.want {
+			t.Errorf("Ident(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	if got, want := Qualified(`s"x`, "a.b"), `"s""x"."a.b"`; got != want {
+		t.Errorf("Qualified = %s, want %s", got, want)
+	}
+	if got, want := IdentList([]string{"a", `b"`}), `"a", "b"""`; got != want {
+		t.Errorf("IdentList = %s, want %s", got, want)
+	}
+}
+
+func TestStatements(t *testing.T) {
+	tbl := &spec.Table{Schema: "s", Name: "t", Columns: []spec.Column{
+		{Name: "id", Type: "INTEGER", PrimaryKey: true},
+		{Name: "v", Type: "VARCHAR(3)", Nullable: true, Unique: true},
+	}}
+	cases := []struct{ got, want string }{
+		{CreateSchema(`a"b`), `CREATE SCHEMA IF NOT EXISTS "a""b"`},
+		{CreateTable(tbl, "t"), `CREATE TABLE IF NOT EXISTS "s"."t" ("id" INTEGER NOT NULL, "v" VARCHAR(3) UNIQUE, PRIMARY KEY ("id"))`},
+		{CreateStaging(tbl, "_tmp_x"), `CREATE TEMPORARY TABLE "_tmp_x" ("id" INTEGER, "v" VARCHAR(3)) ON COMMIT DROP`},
+		{CreateIndex("s", "t", "i", spec.Index{Columns: []string{"v", "id"}, Unique: true, Using: "GIN", Include: []string{"x"}}),
+			`CREATE UNIQUE INDEX "i" ON "s"."t" USING "gin" ("v", "id") INCLUDE ("x")`},
+		{CopyBinary("s", "t", []string{"id", "v"}), `COPY "s"."t" ("id", "v") FROM STDIN (FORMAT binary)`},
+		{CopyBinary("", "_tmp_x", []string{"id"}), `COPY "_tmp_x" ("id") FROM STDIN (FORMAT binary)`},
+		{Upsert(tbl, "t", "_tmp_x"), `INSERT INTO "s"."t" ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", "v" = EXCLUDED."v"`},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("got  %s\nwant %s", c.got, c.want)
+		}
+	}
+}
+
+// TestQuotingOnServer runs every statement of this package with names that
+// need quoting against the server, and reads the names back from the catalog.
+func TestQuotingOnServer(t *testing.T) {
+	conn := pgtest.Connect(t)
+	ctx := context.Background()
+	schema := pgtest.Schema(t, `pbi test "s".x %s $1 🦆 `)
+	tableName := `t "q" . sp %d $1 🦆`
+	cols := []string{`id "pk"`, "a.b", "with space", "50%", "$1", "🦆", `'`}
+	tbl := &spec.Table{Schema: schema, Name: tableName, Indexes: []spec.Index{{Columns: []string{"a.b", "50%"}, Include: []string{"$1"}}}}
+	for i, c := range cols {
+		tbl.Columns = append(tbl.Columns, spec.Column{Name: c, Type: "TEXT", Nullable: i > 0, PrimaryKey: i == 0})
+	}
+
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(CreateSchema(schema))
+	exec(CreateSchema(schema)) // IF NOT EXISTS
+	exec(CreateTable(tbl, tableName))
+	exec(CreateIndex(schema, tableName, `ix "1" . % $1`, tbl.Indexes[0]))
+
+	var exists bool
+	if err := conn.QueryRow(ctx, TableExists, schema, tableName).Scan(&exists); err != nil || !exists {
+		t.Fatalf("TableExists: %v %v", exists, err)
+	}
+	if err := conn.QueryRow(ctx, TableExists, schema, tableName+"x").Scan(&exists); err != nil || exists {
+		t.Fatalf("TableExists of a missing table: %v %v", exists, err)
+	}
+
+	// The catalog holds the names exactly.
+	rows, err := conn.Query(ctx, Columns, schema, tableName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var name, typ string
+		var oid int64
+		if err := rows.Scan(&name, &oid, &typ); err != nil {
+			t.Fatal(err)
+		}
+		if oid != 25 || typ != "text" {
+			t.Errorf("column %q: type %d %s", name, oid, typ)
+		}
+		got = append(got, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, cols) {
+		t.Fatalf("columns %q, want %q", got, cols)
+	}
+	var pk []string
+	if err := conn.QueryRow(ctx, `SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+		WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass AND i.indisprimary`, schema, tableName).Scan(&pk); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(pk, cols[:1]) {
+		t.Fatalf("primary key %q", pk)
+	}
+	var indexes []string
+	if err := conn.QueryRow(ctx, `SELECT array_agg(indexname::text) FROM pg_indexes WHERE schemaname = $1 AND tablename = $2`, schema, tableName).Scan(&indexes); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(indexes)
+	if len(indexes) != 2 || indexes[0] != `ix "1" . % $1` {
+		t.Fatalf("indexes %q", indexes)
+	}
+
+	// Write through a staging table and the upsert, then read back.
+	exec("BEGIN")
+	exec(CreateStaging(tbl, `stage "x" %`))
+	ph := make([]string, len(cols))
+	vals := make([]any, len(cols))
+	for i := range cols {
+		ph[i] = "$" + strconv.Itoa(i+1)
+		vals[i] = "v" + cols[i]
+	}
+	exec(`INSERT INTO `+Ident(`stage "x" %`)+` (`+IdentList(cols)+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...)
+	exec(Upsert(tbl, tableName, `stage "x" %`))
+	exec(Upsert(tbl, tableName, `stage "x" %`)) // conflicts, updates
+	exec("COMMIT")
+	var back []any
+	r, err := conn.Query(ctx, "SELECT "+IdentList(cols)+" FROM "+Qualified(schema, tableName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r.Next() {
+		n++
+		if back, err = r.Values(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Err(); err != nil || n != 1 || !reflect.DeepEqual(back, vals) {
+		t.Fatalf("read back %d rows, last %v (%v); want %v", n, back, err, vals)
+	}
+
+	// COPY through the quoted names: a binary stream of one row.
+	copySQL := CopyBinary(schema, tableName, cols[:1])
+	stream := []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x02id\xff\xff")
+	if _, err := conn.PgConn().CopyFrom(ctx, strings.NewReader(string(stream)), copySQL); err != nil {
+		t.Fatalf("%s: %v", copySQL, err)
+	}
+
+	// The comment statements, with a comment that needs quoting too.
+	comment := `{"k": "it's \"x\" %s $1 🦆"}`
+	exec("BEGIN")
+	exec(WriteComment, schema, tableName, comment)
+	exec(ApplyComment)
+	exec("COMMIT")
+	var stored *string
+	if err := conn.QueryRow(ctx, ReadComment, schema, tableName).Scan(&stored); err != nil || stored == nil || *stored != comment {
+		t.Fatalf("comment %v (%v), want %s", stored, err, comment)
+	}
+}

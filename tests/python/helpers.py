@@ -1,0 +1,158 @@
+"""Small helpers shared by the tests: run an ingest, read back what a user
+would look at (rows, catalog, comment) through a fresh connection."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+
+import sqlalchemy as sa
+
+from pg_bulk_ingest import ingest
+
+Batch = Tuple[Any, Any, Iterable[Tuple[sa.Table, Tuple[Any, ...]]]]
+
+
+class Batches:
+    """A `batches` callable that yields the given batches and records the
+    high watermark it was called with."""
+
+    def __init__(self, *batches: Batch) -> None:
+        self.batches = batches
+        self.calls: List[Any] = []
+
+    def __call__(self, high_watermark: Any) -> Iterable[Batch]:
+        self.calls.append(high_watermark)
+        return iter(self.batches)
+
+
+def run_ingest(engine: sa.engine.Engine, metadata: sa.MetaData, batches: Callable[[Any], Any], **kwargs: Any) -> None:
+    with engine.connect() as conn:
+        ingest(conn, metadata, batches, **kwargs)
+
+
+def rows_of(table: sa.Table, rows: Iterable[Sequence[Any]]) -> List[Tuple[sa.Table, Tuple[Any, ...]]]:
+    """The (table, row) pairs of a batch for one table."""
+    return [(table, tuple(r)) for r in rows]
+
+
+def int_table(
+    metadata: sa.MetaData, schema: str, name: str = "t", pk: Sequence[str] = ("id",), extra: Sequence[sa.Column] = ()
+) -> sa.Table:
+    """A table (id INTEGER, value VARCHAR(32), *extra) with `pk` as its
+    primary key columns."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.INTEGER, primary_key="id" in pk, nullable="id" not in pk),
+        sa.Column("value", sa.VARCHAR(32), primary_key="value" in pk, nullable="value" not in pk),
+        *extra,
+        schema=schema,
+    )
+
+
+def query(engine: sa.engine.Engine, sql: str, **params: Any) -> List[Tuple[Any, ...]]:
+    """Runs sql on a fresh connection (a second session) and returns its rows."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql), params).fetchall()]
+
+
+def read_rows(engine: sa.engine.Engine, table: sa.Table, order_by: Optional[Sequence[str]] = None) -> List[Tuple[Any, ...]]:
+    """The rows of table, read through SQLAlchemy on a fresh connection,
+    ordered by order_by (default: all columns)."""
+    names = order_by if order_by is not None else [c.name for c in table.columns]
+    with engine.connect() as conn:
+        result = conn.execute(sa.select(table).order_by(*(table.c[n] for n in names)))
+        return [tuple(r) for r in result.fetchall()]
+
+
+def table_exists(engine: sa.engine.Engine, schema: str, name: str) -> bool:
+    return query(engine, "SELECT to_regclass(format('%I.%I', :s ::text, :n ::text)) IS NOT NULL", s=schema, n=name)[0][0]
+
+
+def schema_exists(engine: sa.engine.Engine, schema: str) -> bool:
+    return bool(query(engine, "SELECT 1 FROM pg_namespace WHERE nspname = :s ::text", s=schema))
+
+
+def relations(engine: sa.engine.Engine, schema: str) -> List[str]:
+    """Names of every relation in schema (tables, views, indexes...)."""
+    return [
+        r[0]
+        for r in query(
+            engine,
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s ::text ORDER BY 1",
+            s=schema,
+        )
+    ]
+
+
+def comment(engine: sa.engine.Engine, schema: str, name: str) -> Optional[str]:
+    return query(
+        engine,
+        "SELECT obj_description(format('%I.%I', :s ::text, :n ::text)::regclass, 'pg_class')",
+        s=schema,
+        n=name,
+    )[0][0]
+
+
+def set_comment(engine: sa.engine.Engine, schema: str, name: str, text: str) -> None:
+    with engine.begin() as conn:
+        literal = conn.execute(sa.text("SELECT quote_literal(:t ::text)"), {"t": text}).scalar()
+        conn.execute(sa.text(f'COMMENT ON TABLE "{schema}"."{name}" IS {literal}'))
+
+
+def stored_high_watermark(engine: sa.engine.Engine, schema: str, name: str) -> Any:
+    """The high watermark in the table's comment; KeyError when none."""
+    text = comment(engine, schema, name)
+    assert text is not None, "the table has no comment"
+    return json.loads(text)["pg-bulk-ingest"]["high-watermark"]
+
+
+def catalog_columns(engine: sa.engine.Engine, schema: str, name: str) -> List[Tuple[str, str, bool]]:
+    """(name, type as format_type writes it, nullable) of every column, in order."""
+    return [
+        (r[0], r[1], not r[2])
+        for r in query(
+            engine,
+            "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
+            "WHERE attrelid = format('%I.%I', :s ::text, :n ::text)::regclass AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum",
+            s=schema,
+            n=name,
+        )
+    ]
+
+
+def primary_key(engine: sa.engine.Engine, schema: str, name: str) -> List[str]:
+    """The primary key's columns in key order; [] when none."""
+    return [
+        r[0]
+        for r in query(
+            engine,
+            "SELECT a.attname::text FROM pg_constraint c "
+            "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, pos) "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+            "WHERE c.conrelid = format('%I.%I', :s ::text, :n ::text)::regclass AND c.contype = 'p' ORDER BY k.pos",
+            s=schema,
+            n=name,
+        )
+    ]
+
+
+def connection_works(conn: sa.engine.Connection) -> bool:
+    """Whether conn can still run a query and commit."""
+    value = conn.execute(sa.text("SELECT 1")).scalar()
+    conn.commit()
+    return value == 1
+
+
+def driver_error(driver: str, name: str) -> type:
+    """The driver's exception class of that name, e.g. UniqueViolation."""
+    if driver == "psycopg2":
+        import psycopg2.errors
+
+        return getattr(psycopg2.errors, name)  # type: ignore[no-any-return]
+    import psycopg.errors
+
+    return getattr(psycopg.errors, name)  # type: ignore[no-any-return]
