@@ -89,14 +89,20 @@ func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log L
 func (r *run) prepareTables(ctx context.Context) error {
 	for _, t := range r.tables {
 		r.log.Info("Creating target table %s if it doesn't already exist", t.String())
-		if err := r.conn.Exec(ctx, pgsql.CreateSchema(t.spec.Schema)); err != nil {
-			return fmt.Errorf("creating schema %s: %w", pgsql.Ident(t.spec.Schema), err)
-		}
-		rows, err := r.conn.Query(ctx, pgsql.TableExists, t.spec.Schema, t.spec.Name)
+		exists, err := r.existsLocked(ctx, pgsql.SchemaExists, "schema "+pgsql.Ident(t.spec.Schema), t.spec.Schema)
 		if err != nil {
-			return fmt.Errorf("looking up table %s: %w", t, err)
+			return err
 		}
-		if exists, _ := rows[0][0].(bool); !exists {
+		if !exists {
+			if err := r.conn.Exec(ctx, pgsql.CreateSchema(t.spec.Schema)); err != nil {
+				return fmt.Errorf("creating schema %s: %w", pgsql.Ident(t.spec.Schema), err)
+			}
+		}
+		exists, err = r.existsLocked(ctx, pgsql.TableExists, "table "+t.String(), t.spec.Schema, t.spec.Name)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			if err := r.createTable(ctx, t); err != nil {
 				return err
 			}
@@ -107,6 +113,25 @@ func (r *run) prepareTables(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// existsLocked answers an existence query; when the object is missing it
+// first takes a lock on its name until the transaction ends and asks
+// again, so that concurrent ingests creating the same schema or table
+// wait for each other instead of failing on the catalog's unique keys.
+func (r *run) existsLocked(ctx context.Context, query, what string, args ...any) (bool, error) {
+	for locked := false; ; locked = true {
+		rows, err := r.conn.Query(ctx, query, args...)
+		if err != nil {
+			return false, fmt.Errorf("looking up %s: %w", what, err)
+		}
+		if exists, _ := rows[0][0].(bool); exists || locked {
+			return exists, nil
+		}
+		if err := r.conn.Exec(ctx, pgsql.LockName, "pg_bulk_ingest "+what); err != nil {
+			return false, fmt.Errorf("locking %s: %w", what, err)
+		}
+	}
 }
 
 func (r *run) createTable(ctx context.Context, t *table) error {

@@ -265,28 +265,26 @@ func floatField(a arrow.Array, single bool) (field, error) {
 	}, nil
 }
 
+// decimalField encodes an Arrow decimal: its unscaled integer and scale.
+// It goes through big.Int since negating the type's minimum would overflow.
+func (r *Rows) decimalField(scale int, get func(i int) *big.Int) field {
+	var v big.Int
+	return func(dst []byte, i int) ([]byte, error) {
+		v.Set(get(i))
+		neg := v.Sign() < 0
+		r.scratch = v.Abs(&v).Append(r.scratch[:0], 10)
+		return appendNumeric(dst, neg, r.scratch, scale)
+	}
+}
+
 func (r *Rows) numericField(a arrow.Array) (field, error) {
 	switch a := a.(type) {
 	case *array.Decimal128:
 		scale := int(a.DataType().(*arrow.Decimal128Type).Scale)
-		var v big.Int
-		return func(dst []byte, i int) ([]byte, error) {
-			// Through big.Int: negating the type's minimum would overflow.
-			v.Set(a.Value(i).BigInt())
-			neg := v.Sign() < 0
-			r.scratch = v.Abs(&v).Append(r.scratch[:0], 10)
-			return appendNumeric(dst, neg, r.scratch, scale)
-		}, nil
+		return r.decimalField(scale, func(i int) *big.Int { return a.Value(i).BigInt() }), nil
 	case *array.Decimal256:
 		scale := int(a.DataType().(*arrow.Decimal256Type).Scale)
-		var v big.Int
-		return func(dst []byte, i int) ([]byte, error) {
-			// Through big.Int: negating the type's minimum would overflow.
-			v.Set(a.Value(i).BigInt())
-			neg := v.Sign() < 0
-			r.scratch = v.Abs(&v).Append(r.scratch[:0], 10)
-			return appendNumeric(dst, neg, r.scratch, scale)
-		}, nil
+		return r.decimalField(scale, func(i int) *big.Int { return a.Value(i).BigInt() }), nil
 	case *array.Float64, *array.Float32:
 		get := floats(a)
 		return func(dst []byte, i int) ([]byte, error) {

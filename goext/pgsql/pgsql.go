@@ -121,6 +121,12 @@ func DropTable(name string) string {
 	return "DROP TABLE " + Ident(name)
 }
 
+// SchemaExists answers whether schema $1 exists.
+const SchemaExists = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`
+
+// LockName takes a transaction-scoped advisory lock on the name $1.
+const LockName = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))`
+
 // TableExists answers whether $1.$2 is a table.
 const TableExists = `SELECT EXISTS (
 	SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
