@@ -20,7 +20,7 @@ import pg_bulk_ingest
 
 def _child_ingest(url: str, schema: str, queue: Any) -> None:
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, future=True)  # SQLAlchemy 1.4 needs it; 2.x accepts it
         metadata = sa.MetaData()
         table = int_table(metadata, schema, name="from_child")
         run_ingest(engine, metadata, lambda hwm: [("child", None, rows_of(table, [(1, "forked")]))])
