@@ -21,7 +21,7 @@ def build_library() -> str:
     go = shutil.which("go")
     if go is None:
         sys.exit(
-            "pg-bulk-ingest-go: building from source needs the Go toolchain (1.22 or newer) "
+            "pg-bulk-ingest-go: building from source needs the Go toolchain (1.25 or newer) "
             "and a C compiler on PATH; install Go (https://go.dev/doc/install or your "
             "package manager, e.g. 'apt-get install golang') and try again."
         )

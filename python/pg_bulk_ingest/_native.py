@@ -67,7 +67,7 @@ def lib() -> Any:
                 if not os.path.exists(LIBRARY):
                     raise ImportError(
                         f"the Go engine {LIBRARY} is missing: reinstall with "
-                        "'pip install pg-bulk-ingest-go' (building from source needs Go 1.22+)"
+                        "'pip install pg-bulk-ingest-go' (building from source needs Go 1.25+)"
                     )
                 _lib = ffi.dlopen(LIBRARY)
     return _lib
