@@ -252,7 +252,7 @@ def test_timestamptz_aware_values_are_instants_whatever_the_session_time_zone(
 
 
 @pytest.mark.xfail(
-    reason="a naive datetime for TIMESTAMPTZ is taken as UTC (pa.timestamp tz=UTC in _arrow.py); upstream "
+    reason="issue 3 (data fidelity): a naive datetime for TIMESTAMPTZ is taken as UTC (pa.timestamp tz=UTC in _arrow.py); upstream "
     "sends str(v), which the server reads in the session's TimeZone",
     strict=True,
 )
@@ -268,7 +268,7 @@ def test_timestamptz_naive_values_are_read_in_the_session_time_zone(
 
 
 NO_TEXT_INPUT = pytest.mark.xfail(
-    reason="the Go encoders of DATE, TIMESTAMP and BOOLEAN (goext/pgcopy fieldFor) take no text values, "
+    reason="issue 3 (data fidelity): the Go encoders of DATE, TIMESTAMP and BOOLEAN (goext/pgcopy fieldFor) take no text values, "
     "so a str is rejected where upstream lets the server read it",
     strict=True,
     raises=IngestError,
