@@ -22,7 +22,10 @@ WHEELS = os.path.join(ROOT, "build", "wheel")
 
 # Each environment: its name and the requirements beside the package.
 ENVIRONMENTS = {
-    "sqlalchemy2": ["SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", "pytest>=7", "pgserver>=0.1.4"],
+    "sqlalchemy2": [
+        "SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", "pytest>=7", "pgserver>=0.1.4",
+        "pgvector>=0.2", "numpy",
+    ],
     "sqlalchemy14": ["SQLAlchemy>=1.4.24,<2", "psycopg2-binary>=2.9.2", "pytest>=7", "pgserver>=0.1.4"],
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgcopy"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
@@ -93,31 +95,60 @@ func (br *batchRun) load(ctx context.Context) error {
 }
 
 // copyTable runs one COPY into the table of first, fed by first and the
-// chunks of the same table that follow it.
+// chunks of the same table and COPY format that follow it.
 func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 	t := br.tables[first.Table]
 	if err := br.startTable(ctx, first.Table); err != nil {
 		first.Record.Release()
 		return err
 	}
+	enc, binary, err := encoderFor(t.columns, first.Record)
+	if err != nil {
+		first.Record.Release()
+		return fmt.Errorf("batch %d: table %s: %w", br.number, t, err)
+	}
 	target, schema := t.spec.Name, t.spec.Schema
 	if name, ok := br.staging[first.Table]; ok {
 		target, schema = name, ""
 	}
-	s := &copyStream{br: br, ctx: ctx, table: first.Table, next: first}
-	br.log.Info("Ingesting from source into the database...")
-	err := br.conn.CopyFrom(ctx, pgsql.CopyBinary(schema, target, t.spec.ColumnNames()), s)
-	if s.next != nil {
-		s.next.Record.Release()
+	s := &copyStream{br: br, ctx: ctx, table: first.Table, binary: binary, next: first, nextEnc: enc, start: br.rows[first.Table]}
+	defer s.release()
+	copySQL := pgsql.CopyText
+	if binary {
+		copySQL = pgsql.CopyBinary
 	}
+	br.log.Info("Ingesting from source into the database...")
+	err = br.conn.CopyFrom(ctx, copySQL(schema, target, t.spec.ColumnNames()), s)
 	if s.err != nil { // the stream's own error says more than the server's reply to it
 		return s.err
 	}
 	if err != nil {
+		if located := s.locate(target, err); located != nil {
+			return located
+		}
 		return fmt.Errorf("batch %d: copying into %s: %w", br.number, t, err)
 	}
 	br.log.Info("Ingested %s rows in total", strconv.Itoa(s.count))
 	return nil
+}
+
+// rowEncoder encodes the rows of a chunk in one COPY format.
+type rowEncoder interface {
+	Append(dst []byte, i int) ([]byte, error)
+}
+
+// encoderFor chooses a chunk's COPY format: binary when every column has
+// a binary encoder for its Arrow type, else text, whose values the server
+// parses as it parses upstream's.
+func encoderFor(cols []pgcopy.Column, rec arrow.Record) (rowEncoder, bool, error) {
+	if rows, err := pgcopy.NewRows(cols, rec); err == nil {
+		return rows, true, nil
+	}
+	rows, err := pgcopy.NewTextRows(cols, rec)
+	if err != nil {
+		return nil, false, err
+	}
+	return rows, false, nil
 }
 
 // firstBatch does the work due in a table's first batch of the ingest,
@@ -155,57 +186,96 @@ func (br *batchRun) startTable(ctx context.Context, i int) error {
 	return nil
 }
 
-// copyStream is the binary COPY data of one table: chunks are encoded
-// as they are read from the source, until one of another table or the
-// batch's end.
+// copyStream is the COPY data of one table: chunks are encoded as they
+// are read from the source, until one of another table or COPY format,
+// or the batch's end.
 type copyStream struct {
 	br      *batchRun
 	ctx     context.Context
 	table   int
-	next    *Chunk // the chunk to encode next, if read already
+	binary  bool
+	start   int        // the table's rows in the batch before this COPY
+	next    *Chunk     // the chunk to encode next, if read already
+	nextEnc rowEncoder // its encoder
 	buf     []byte
 	off     int
 	started bool
 	done    bool
-	count   int // rows of this COPY
+	count   int   // rows of this COPY
+	bytes   int64 // encoded so far
+	recent  []sentChunk
 	err     error
 }
+
+// sentChunk is a chunk kept after encoding, so that an error of the server
+// can show the value it refused.
+type sentChunk struct {
+	rec   arrow.Record
+	first int   // its first row among the table's rows in the batch
+	end   int64 // the COPY's bytes up to its end
+}
+
+// keepBytes is how far behind the encoder the server is assumed to be at
+// most (socket buffers); older chunks are released.
+const keepBytes = 8 << 20
 
 // fill encodes the next piece of the stream into buf.
 func (s *copyStream) fill() error {
 	s.buf, s.off = s.buf[:0], 0
 	if !s.started {
 		s.started = true
-		s.buf = append(s.buf, pgcopy.Header...)
+		if s.binary {
+			s.buf = append(s.buf, pgcopy.Header...)
+		}
 	}
-	c := s.next
-	s.next = nil
+	c, enc := s.next, s.nextEnc
+	s.next, s.nextEnc = nil, nil
 	if c == nil {
 		var err error
 		if c, err = s.br.src.NextChunk(s.ctx); err != nil {
 			return err
 		}
+		if c != nil && c.Table == s.table {
+			t := s.br.tables[s.table]
+			var binary bool
+			if enc, binary, err = encoderFor(t.columns, c.Record); err != nil {
+				c.Record.Release()
+				return fmt.Errorf("batch %d: table %s: %w", s.br.number, t, err)
+			}
+			if binary != s.binary {
+				enc = nil // the next COPY takes it, in its format
+			}
+		}
 	}
-	if c == nil || c.Table != s.table {
+	if enc == nil { // no chunk, or one of another table or format
 		s.br.pending = c
 		s.done = true
-		s.buf = append(s.buf, pgcopy.Trailer...)
+		if s.binary {
+			s.buf = append(s.buf, pgcopy.Trailer...)
+		}
 		return nil
 	}
-	defer c.Record.Release()
-	return s.encode(c)
+	first := s.br.rows[s.table]
+	if err := s.encode(c, enc); err != nil {
+		c.Record.Release()
+		return err
+	}
+	s.bytes += int64(len(s.buf))
+	s.recent = append(s.recent, sentChunk{rec: c.Record, first: first, end: s.bytes})
+	for len(s.recent) > 1 && s.bytes-s.recent[0].end > keepBytes {
+		s.recent[0].rec.Release()
+		s.recent = s.recent[1:]
+	}
+	return nil
 }
 
-func (s *copyStream) encode(c *Chunk) error {
+func (s *copyStream) encode(c *Chunk, enc rowEncoder) error {
 	t := s.br.tables[s.table]
-	rows, err := pgcopy.NewRows(t.columns, c.Record)
-	if err != nil {
-		return fmt.Errorf("batch %d: table %s: %w", s.br.number, t, err)
-	}
 	base := s.br.rows[s.table]
 	n := int(c.Record.NumRows())
+	var err error
 	for i := 0; i < n; i++ {
-		if s.buf, err = rows.Append(s.buf, i); err != nil {
+		if s.buf, err = enc.Append(s.buf, i); err != nil {
 			var ve *pgcopy.ValueError
 			if errors.As(err, &ve) {
 				ve.Row += base
@@ -220,6 +290,67 @@ func (s *copyStream) encode(c *Chunk) error {
 		s.br.log.Info("Ingested %s rows...", strconv.Itoa(mark))
 	}
 	return nil
+}
+
+// release drops the chunks the stream holds.
+func (s *copyStream) release() {
+	if s.next != nil {
+		s.next.Record.Release()
+	}
+	for _, k := range s.recent {
+		k.rec.Release()
+	}
+	s.next, s.recent = nil, nil
+}
+
+// locate names the row, and the column and value if any, of a COPY error
+// whose text gives the server's context (the line of the COPY data), or
+// returns nil.
+func (s *copyStream) locate(rel string, err error) error {
+	t := s.br.tables[s.table]
+	line, col, ok := copyContext(err.Error(), rel, t.columns)
+	if !ok {
+		return nil
+	}
+	ve := &pgcopy.ValueError{Row: s.start + line - 1, Reason: err.Error(), Err: err}
+	if col >= 0 {
+		ve.Column, ve.Type = t.columns[col].Name, t.columns[col].Type
+		for _, k := range s.recent {
+			if i := ve.Row - k.first; i >= 0 && i < int(k.rec.NumRows()) {
+				ve.Value = pgcopy.ValueText(k.rec.Column(col), i)
+			}
+		}
+	}
+	return &BatchError{Batch: s.br.number, Table: t.String(), Err: ve}
+}
+
+// copyContext reads the server's context of an error in a COPY into rel,
+// `COPY rel, line N[, column C...]`, from an error's text, where pgxconn
+// and drivers such as psycopg2 put it: the line, from 1, and the index of
+// the column named, -1 if none.
+func copyContext(msg, rel string, cols []pgcopy.Column) (line, col int, ok bool) {
+	_, rest, found := strings.Cut(msg, "COPY "+rel+", line ")
+	if !found {
+		return 0, -1, false
+	}
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	line, err := strconv.Atoi(rest[:n])
+	if err != nil || line < 1 {
+		return 0, -1, false
+	}
+	col = -1
+	if rest, found = strings.CutPrefix(rest[n:], ", column "); found {
+		for c, cl := range cols { // the longest name that ends where the context says
+			after, is := strings.CutPrefix(rest, cl.Name)
+			if is && (after == "" || after[0] == ':' || after[0] == '\n') && (col < 0 || len(cl.Name) > len(cols[col].Name)) {
+				col = c
+			}
+		}
+	}
+	return line, col, true
 }
 
 // Read serves the encoded stream.

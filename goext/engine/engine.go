@@ -161,7 +161,8 @@ func (r *run) readColumns(ctx context.Context, t *table) error {
 			return fmt.Errorf("reading columns of %s: %w", t, err)
 		}
 		typ, _ := row[2].(string)
-		live[name] = pgcopy.Column{Name: name, OID: uint32(oid), Type: typ}
+		recv, _ := row[3].(string)
+		live[name] = pgcopy.Column{Name: name, OID: uint32(oid), Type: typ, Recv: recv}
 	}
 	t.columns = t.columns[:0]
 	for _, c := range t.spec.Columns {

@@ -35,6 +35,8 @@ type batch struct {
 	// chunk failAt-1 (so 1 fails at the batch's first chunk).
 	failAt  int
 	failErr error
+	// chunkTypes are the Arrow types of chunk k where not its table's.
+	chunkTypes map[int][]arrow.DataType
 }
 
 // source is an engine.Source over a slice of batches; it records what
@@ -78,8 +80,12 @@ func (s *source) NextChunk(context.Context) (*engine.Chunk, error) {
 		return nil, nil
 	}
 	c := b.chunks[s.pos]
+	types, ok := b.chunkTypes[s.pos]
+	if !ok {
+		types = s.types[c.table]
+	}
 	s.pos++
-	return &engine.Chunk{Table: c.table, Record: s.record(s.types[c.table], c.rows)}, nil
+	return &engine.Chunk{Table: c.table, Record: s.record(types, c.rows)}, nil
 }
 
 func (s *source) HighWatermark(context.Context) (json.RawMessage, string, error) {
@@ -121,6 +127,17 @@ func (s *source) record(types []arrow.DataType, rows [][]any) arrow.Record {
 				b.Append(arrow.Date32FromTime(v.(time.Time)))
 			case *array.TimestampBuilder:
 				b.Append(arrow.Timestamp(v.(time.Time).UnixMicro()))
+			case *array.FixedSizeBinaryBuilder:
+				b.Append(v.([]byte))
+			case *array.Time64Builder:
+				b.Append(arrow.Time64(v.(time.Duration).Microseconds()))
+			case *array.DurationBuilder:
+				b.Append(arrow.Duration(v.(time.Duration).Microseconds()))
+			case *array.ListBuilder:
+				b.Append(true)
+				for _, f := range v.([]float32) {
+					b.ValueBuilder().(*array.Float32Builder).Append(f)
+				}
 			default:
 				s.t.Fatalf("record: no test builder for %T", b)
 			}

@@ -28,32 +28,50 @@ const (
 	OIDBPChar      = 1042
 	OIDVarchar     = 1043
 	OIDDate        = 1082
+	OIDTime        = 1083
 	OIDTimestamp   = 1114
 	OIDTimestamptz = 1184
+	OIDInterval    = 1186
 	OIDNumeric     = 1700
+	OIDUUID        = 2950
+	OIDUUIDArray   = 2951
 	OIDJSONB       = 3802
 )
 
-// Column is a target column: its name, type OID and type as the server
-// writes it (for messages).
+// Column is a target column: its name, type OID, type as the server
+// writes it (for messages) and the name of the type's binary receive
+// function, which tells extension types (whose OIDs vary) apart.
 type Column struct {
 	Name string
 	OID  uint32
 	Type string
+	Recv string
 }
 
-// ValueError is a value that cannot be stored in its column.
+// ValueError is a value that cannot be stored in its column, found by the
+// encoder or, with Err set, by the server.
 type ValueError struct {
-	Column string
+	Column string // "" when the server names no column
 	Type   string
-	Row    int // position in the encoded record
-	Value  string
+	Row    int    // position in the encoded record
+	Value  string // "" when not known
 	Reason string
+	Err    error
 }
 
 func (e *ValueError) Error() string {
-	return fmt.Sprintf("column %q (%s), row %d: value %s: %s", e.Column, e.Type, e.Row, e.Value, e.Reason)
+	var b strings.Builder
+	if e.Column != "" {
+		fmt.Fprintf(&b, "column %q (%s), ", e.Column, e.Type)
+	}
+	fmt.Fprintf(&b, "row %d", e.Row)
+	if e.Value != "" {
+		b.WriteString(": value " + e.Value)
+	}
+	return b.String() + ": " + e.Reason
 }
+
+func (e *ValueError) Unwrap() error { return e.Err }
 
 var (
 	signature = []byte("PGCOPY\n\xff\r\n\x00")
@@ -102,13 +120,21 @@ func (r *Rows) Append(dst []byte, i int) ([]byte, error) {
 		}
 		var err error
 		if dst, err = f(dst, i); err != nil {
-			return dst, &ValueError{Column: r.cols[c].Name, Type: r.cols[c].Type, Row: i, Value: valueText(r.arrays[c], i), Reason: err.Error()}
+			return dst, valueError(r.cols[c], r.arrays[c], i, err)
 		}
 	}
 	return dst, nil
 }
 
-func valueText(a arrow.Array, i int) string {
+func valueError(col Column, a arrow.Array, i int, err error) *ValueError {
+	return &ValueError{Column: col.Name, Type: col.Type, Row: i, Value: ValueText(a, i), Reason: err.Error()}
+}
+
+// ValueText shows row i of a for messages.
+func ValueText(a arrow.Array, i int) string {
+	if a.IsNull(i) {
+		return "NULL"
+	}
 	switch a := a.(type) {
 	case *array.String:
 		return strconv.Quote(a.Value(i))
@@ -155,7 +181,16 @@ func (r *Rows) fieldFor(col Column, a arrow.Array) (field, error) {
 		return dateField(a)
 	case OIDTimestamp, OIDTimestamptz:
 		return timestampField(a)
+	case OIDUUID:
+		return uuidField(a)
+	case OIDTime:
+		return timeField(a)
+	case OIDInterval:
+		return intervalField(a)
 	default:
+		if col.Recv == "vector_recv" { // pgvector
+			return vectorField(a)
+		}
 		return nil, fmt.Errorf("no binary encoder for this type")
 	}
 	return nil, unsupported(a)
@@ -227,21 +262,6 @@ func floatField(a arrow.Array, single bool) (field, error) {
 	}
 	if single {
 		var text []byte
-		toFloat32 := func(f float64) (float32, error) {
-			f32 := float32(f)
-			if float64(f32) == f || math.IsNaN(f) {
-				return f32, nil
-			}
-			// Upstream sends str(f), which the server rounds to REAL once:
-			// rounding f itself would round twice, and differ next to the
-			// midpoints between REALs.
-			text = appendPyFloat(text[:0], f)
-			v, err := strconv.ParseFloat(string(text), 32)
-			if err != nil || v == 0 { // the server refuses overflow and underflow to zero
-				return 0, fmt.Errorf("out of range for REAL")
-			}
-			return float32(v), nil
-		}
 		if get := ints(a); get != nil {
 			return func(dst []byte, i int) ([]byte, error) {
 				v, ok := get(i)
@@ -253,9 +273,9 @@ func floatField(a arrow.Array, single bool) (field, error) {
 			}, nil
 		}
 		return func(dst []byte, i int) ([]byte, error) {
-			f, err := toFloat32(get(i))
-			if err != nil {
-				return dst, err
+			f, ok := pyFloat32(&text, get(i))
+			if !ok || f == 0 && get(i) != 0 { // the server refuses overflow and underflow to zero
+				return dst, fmt.Errorf("out of range for REAL")
 			}
 			return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(f)), nil
 		}, nil
@@ -263,6 +283,20 @@ func floatField(a arrow.Array, single bool) (field, error) {
 	return func(dst []byte, i int) ([]byte, error) {
 		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), math.Float64bits(get(i))), nil
 	}, nil
+}
+
+// pyFloat32 rounds f to float32 as the server's strtof reads str(f), the
+// text upstream sends: rounding f itself would round twice, and differ
+// next to the midpoints between float32s. It fails on overflow; text
+// keeps the digits between calls.
+func pyFloat32(text *[]byte, f float64) (float32, bool) {
+	f32 := float32(f)
+	if float64(f32) == f || math.IsNaN(f) {
+		return f32, true
+	}
+	*text = appendPyFloat((*text)[:0], f)
+	v, _ := strconv.ParseFloat(string(*text), 32)
+	return float32(v), !math.IsInf(v, 0)
 }
 
 // decimalField encodes an Arrow decimal: its unscaled integer and scale.
@@ -342,7 +376,7 @@ func textField(a arrow.Array, prefix []byte) (field, error) {
 	return func(dst []byte, i int) ([]byte, error) {
 		s := get(i)
 		if k := indexNUL(s); k >= 0 {
-			return dst, fmt.Errorf("contains a NUL character at offset %d, which PostgreSQL text cannot hold", k)
+			return dst, nulError(k)
 		}
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(prefix)+len(s)))
 		return append(append(dst, prefix...), s...), nil
@@ -350,6 +384,10 @@ func textField(a arrow.Array, prefix []byte) (field, error) {
 }
 
 func indexNUL(s string) int { return strings.IndexByte(s, 0) }
+
+func nulError(k int) error {
+	return fmt.Errorf("contains a NUL character at offset %d, which PostgreSQL text cannot hold", k)
+}
 
 func bytesField(a arrow.Array) (field, error) {
 	var get func(i int) []byte
@@ -380,29 +418,39 @@ const (
 // appendPyFloat appends Python's repr of a finite f: the shortest digits
 // that read back as f, in positional notation with at least one decimal
 // when the decimal exponent is in [-4, 16), else as d.ddde±XX.
-func appendPyFloat(dst []byte, f float64) []byte {
+func appendPyFloat(dst []byte, f float64) []byte { return appendShortFloat(dst, f, 64) }
+
+// appendShortFloat is appendPyFloat with the shortest digits that read
+// back as the same float of bits 32 or 64.
+func appendShortFloat(dst []byte, f float64, bits int) []byte {
 	start := len(dst)
-	dst = strconv.AppendFloat(dst, f, 'e', -1, 64)
+	dst = strconv.AppendFloat(dst, f, 'e', -1, bits)
 	e := strings.LastIndexByte(string(dst[start:]), 'e')
 	exp, _ := strconv.Atoi(string(dst[start+e+1:]))
 	if exp < -4 || exp >= 16 {
 		return dst
 	}
-	dst = strconv.AppendFloat(dst[:start], f, 'f', -1, 64)
+	dst = strconv.AppendFloat(dst[:start], f, 'f', -1, bits)
 	if strings.IndexByte(string(dst[start:]), '.') < 0 {
 		dst = append(dst, ".0"...)
 	}
 	return dst
 }
 
-func dateField(a arrow.Array) (field, error) {
-	var get func(i int) int64
+// days reads an Arrow date array as days since the Unix epoch.
+func days(a arrow.Array) func(i int) int64 {
 	switch a := a.(type) {
 	case *array.Date32:
-		get = func(i int) int64 { return int64(a.Value(i)) }
+		return func(i int) int64 { return int64(a.Value(i)) }
 	case *array.Date64:
-		get = func(i int) int64 { return int64(a.Value(i)) / 86400000 }
-	default:
+		return func(i int) int64 { return floorDiv(int64(a.Value(i)), 86400000) }
+	}
+	return nil
+}
+
+func dateField(a arrow.Array) (field, error) {
+	get := days(a)
+	if get == nil {
 		return nil, unsupported(a)
 	}
 	return func(dst []byte, i int) ([]byte, error) {
@@ -445,11 +493,7 @@ func toMicros(v int64, unit arrow.TimeUnit) (int64, bool) {
 	case arrow.Millisecond:
 		return v * 1000, v <= math.MaxInt64/1000 && v >= math.MinInt64/1000
 	case arrow.Nanosecond:
-		q := v / 1000
-		if v%1000 < 0 {
-			q--
-		}
-		return q, true
+		return floorDiv(v, 1000), true
 	}
 	return v, true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/decimal128"
+	"github.com/apache/arrow/go/v15/arrow/decimal256"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 )
 
@@ -35,7 +36,12 @@ func oneColumn(t testing.TB, dt arrow.DataType, build func(b array.Builder)) arr
 // oid and returns the field (length and value) without the tuple header.
 func encodeOne(t testing.TB, oid uint32, rec arrow.Record, i int) ([]byte, error) {
 	t.Helper()
-	rows, err := NewRows([]Column{{Name: "c", OID: oid, Type: fmt.Sprint(oid)}}, rec)
+	return encodeCol(t, Column{Name: "c", OID: oid, Type: fmt.Sprint(oid)}, rec, i)
+}
+
+func encodeCol(t testing.TB, col Column, rec arrow.Record, i int) ([]byte, error) {
+	t.Helper()
+	rows, err := NewRows([]Column{col}, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -143,30 +149,83 @@ func TestEncoders(t *testing.T) {
 		{"numeric from bad string", OIDNumeric, arrow.BinaryTypes.String, "1.2.3", nil, "is not a number"},
 		{"numeric from bool", OIDNumeric, arrow.FixedWidthTypes.Boolean, true, nil, "cannot be stored"},
 		{"unknown type", 600, arrow.PrimitiveTypes.Int64, int64(1), nil, "no binary encoder"},
+		{"uuid", OIDUUID, uuid16, []byte("0123456789abcdef"), be("0123456789abcdef"), ""},
+		{"uuid from string", OIDUUID, arrow.BinaryTypes.String, "0123456789abcdef", nil, "cannot be stored"},
+		{"uuid from 8 bytes", OIDUUID, &arrow.FixedSizeBinaryType{ByteWidth: 8}, []byte("01234567"), nil, "cannot be stored"},
+		{"time us", OIDTime, arrow.FixedWidthTypes.Time64us, int64(3661000001), be(i64(3661000001)), ""},
+		{"time ns floors", OIDTime, arrow.FixedWidthTypes.Time64ns, int64(1999), be(i64(1)), ""},
+		{"time32 ms", OIDTime, arrow.FixedWidthTypes.Time32ms, int64(1500), be(i64(1500000)), ""},
+		{"time 24:00", OIDTime, arrow.FixedWidthTypes.Time32s, int64(86400), be(i64(86400000000)), ""},
+		{"time past 24:00", OIDTime, arrow.FixedWidthTypes.Time64us, int64(86400000001), nil, "out of range for a time"},
+		{"time negative", OIDTime, arrow.FixedWidthTypes.Time64us, int64(-1), nil, "out of range for a time"},
+		{"interval", OIDInterval, arrow.FixedWidthTypes.Duration_us, int64(90061000001), be(i64(3661000001), i32(1), i32(0)), ""},
+		// Python's timedelta(hours=-23): "-1 day, 1:00:00".
+		{"interval negative", OIDInterval, arrow.FixedWidthTypes.Duration_us, int64(-82800000000), be(i64(3600000000), i32(-1), i32(0)), ""},
+		{"interval ns floors", OIDInterval, arrow.FixedWidthTypes.Duration_ns, int64(-1), be(i64(86399999999), i32(-1), i32(0)), ""},
+		{"interval s", OIDInterval, arrow.FixedWidthTypes.Duration_s, int64(86400), be(i64(0), i32(1), i32(0)), ""},
+		{"interval s overflow", OIDInterval, arrow.FixedWidthTypes.Duration_s, int64(math.MaxInt64 / 10), nil, "out of range for an interval"},
+		{"interval from int", OIDInterval, arrow.PrimitiveTypes.Int64, int64(1), nil, "cannot be stored"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec := oneColumn(t, c.dt, func(b array.Builder) { appendValue(t, b, c.value) })
 			got, err := encodeOne(t, c.oid, rec, 0)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("got %x, %v; want an error containing %q", got, err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, c.want) {
-				t.Fatalf("got  %x\nwant %x", got, c.want)
-			}
+			expect(t, got, err, c.want, c.wantErr)
 		})
 	}
 }
 
+// expect checks an encoder's outcome: want, or with wantErr set an error
+// containing it.
+func expect[T []byte | string](t *testing.T, got T, err error, want T, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got %q, %v; want an error containing %q", got, err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
+
+var uuid16 = &arrow.FixedSizeBinaryType{ByteWidth: 16}
+
 func appendValue(t testing.TB, b array.Builder, v any) {
 	t.Helper()
+	if v == nil {
+		b.AppendNull()
+		return
+	}
 	switch b := b.(type) {
+	case *array.FixedSizeBinaryBuilder:
+		b.Append(v.([]byte))
+	case *array.Time64Builder:
+		b.Append(arrow.Time64(v.(int64)))
+	case *array.Time32Builder:
+		b.Append(arrow.Time32(v.(int64)))
+	case *array.DurationBuilder:
+		b.Append(arrow.Duration(v.(int64)))
+	case *array.Int8Builder:
+		b.Append(int8(v.(int64)))
+	case *array.Float32Builder:
+		b.Append(v.(float32))
+	case *array.Decimal256Builder:
+		b.Append(v.(decimal256.Num))
+	case array.ListLikeBuilder:
+		items := v.([]any)
+		if fb, ok := b.(*array.FixedSizeListBuilder); ok {
+			fb.Append(true)
+		} else {
+			b.(array.VarLenListLikeBuilder).AppendWithSize(true, len(items))
+		}
+		for _, item := range items {
+			appendValue(t, b.ValueBuilder(), item)
+		}
 	case *array.Int64Builder:
 		b.Append(v.(int64))
 	case *array.Int32Builder:

@@ -93,11 +93,20 @@ func CreateIndex(schema, table, name string, ix spec.Index) string {
 // CopyBinary starts a binary COPY of the named columns into schema.table;
 // an empty schema names a temporary table.
 func CopyBinary(schema, table string, columns []string) string {
+	return copyFrom(schema, table, columns, "binary")
+}
+
+// CopyText is CopyBinary in text format.
+func CopyText(schema, table string, columns []string) string {
+	return copyFrom(schema, table, columns, "text")
+}
+
+func copyFrom(schema, table string, columns []string, format string) string {
 	target := Ident(table)
 	if schema != "" {
 		target = Qualified(schema, table)
 	}
-	return "COPY " + target + " (" + IdentList(columns) + ") FROM STDIN (FORMAT binary)"
+	return "COPY " + target + " (" + IdentList(columns) + ") FROM STDIN (FORMAT " + format + ")"
 }
 
 // Upsert moves the staging rows into the table, keeping the last row of
@@ -132,9 +141,12 @@ const TableExists = `SELECT EXISTS (
 	SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))`
 
-// Columns lists the live columns of $1.$2 with their type OIDs, in order.
-const Columns = `SELECT a.attname::text, a.atttypid::int8, pg_catalog.format_type(a.atttypid, a.atttypmod)
+// Columns lists the live columns of $1.$2 in order: name, type OID,
+// type as written, and the type's binary receive function.
+const Columns = `SELECT a.attname::text, a.atttypid::int8, pg_catalog.format_type(a.atttypid, a.atttypmod), p.proname::text
 	FROM pg_catalog.pg_attribute a
+	JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+	LEFT JOIN pg_catalog.pg_proc p ON p.oid = t.typreceive
 	WHERE a.attrelid = pg_catalog.format('%I.%I', $1::text, $2::text)::regclass
 	AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`
 

@@ -54,6 +54,7 @@ func TestStatements(t *testing.T) {
 			`CREATE UNIQUE INDEX "i" ON "s"."t" USING "gin" ("v", "id") INCLUDE ("x")`},
 		{CopyBinary("s", "t", []string{"id", "v"}), `COPY "s"."t" ("id", "v") FROM STDIN (FORMAT binary)`},
 		{CopyBinary("", "_tmp_x", []string{"id"}), `COPY "_tmp_x" ("id") FROM STDIN (FORMAT binary)`},
+		{CopyText("s", "t", []string{"id", "v"}), `COPY "s"."t" ("id", "v") FROM STDIN (FORMAT text)`},
 		{Upsert(tbl, "t", "_tmp_x"), `INSERT INTO "s"."t" ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", "v" = EXCLUDED."v"`},
 	}
 	for _, c := range cases {
@@ -102,13 +103,13 @@ func TestQuotingOnServer(t *testing.T) {
 	}
 	var got []string
 	for rows.Next() {
-		var name, typ string
+		var name, typ, recv string
 		var oid int64
-		if err := rows.Scan(&name, &oid, &typ); err != nil {
+		if err := rows.Scan(&name, &oid, &typ, &recv); err != nil {
 			t.Fatal(err)
 		}
-		if oid != 25 || typ != "text" {
-			t.Errorf("column %q: type %d %s", name, oid, typ)
+		if oid != 25 || typ != "text" || recv != "textrecv" {
+			t.Errorf("column %q: type %d %s %s", name, oid, typ, recv)
 		}
 		got = append(got, name)
 	}

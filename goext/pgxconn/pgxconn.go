@@ -4,10 +4,12 @@ package pgxconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Conn adapts a *pgx.Conn to engine.Conn.
@@ -55,9 +57,15 @@ func (c *Conn) Query(ctx context.Context, sql string, args ...any) ([][]any, err
 	return out, rows.Err()
 }
 
-// CopyFrom streams r into a COPY ... FROM STDIN.
+// CopyFrom streams r into a COPY ... FROM STDIN. The server's context of
+// an error (which line of the data it refused) joins the error's text,
+// where the engine reads it.
 func (c *Conn) CopyFrom(ctx context.Context, sql string, r io.Reader) error {
 	_, err := c.conn.PgConn().CopyFrom(ctx, r, sql)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Where != "" {
+		return fmt.Errorf("%w; CONTEXT: %s", err, pe.Where)
+	}
 	return err
 }
 

@@ -1,15 +1,30 @@
-"""Rows of Python values to Arrow record batches, one column at a time,
-with the Arrow type that the target column's encoder reads."""
+"""Rows of Python values to Arrow record batches, one column at a time.
+
+Upstream sends text COPY: each value as str(value) (integers through
+int(), JSON through json.dumps, arrays as '{"a",NULL}', bytes as hex), and
+the server's reading of that text decides what is stored. Here a column's
+values go as the Arrow type its binary encoder reads when they are all of
+the column's natural Python type, whose binary encoding is exactly what the
+server reads from their text; otherwise the column goes as Arrow utf8
+holding upstream's text of each value, and the engine sends that chunk as
+text COPY for the server to read, as upstream does.
+
+The common case is one type check over the column (set(map(type, ...)),
+in C) and one pa.array call; only columns that need it pay per value."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import sys
+import uuid
+from decimal import Decimal
 from itertools import repeat
-from operator import is_
-from typing import Any, Callable, List, Optional, Sequence
+from operator import attrgetter, is_, is_not, sub
+from typing import Any, Callable, FrozenSet, List, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -17,39 +32,10 @@ from ._errors import IngestError
 
 Column = Sequence[Any]
 
-
-class ColumnConverter:
-    """Converts one column's values. Columns whose encoder reads text send
-    `str(value)`, as upstream does, when their values are not all of the
-    column's natural Python type: the server's reading decides."""
-
-    def __init__(
-        self,
-        name: str,
-        arrow_type: pa.DataType,
-        prepare: Optional[Callable[[Any], Any]] = None,
-        accepts_text: bool = False,
-        fallback: Optional[Callable[[Any], Any]] = None,
-    ) -> None:
-        self.name = name
-        self.arrow_type = arrow_type
-        self.prepare = prepare
-        self.accepts_text = accepts_text
-        # Applied to each value when the values do not convert as they are:
-        # upstream's own conversion of values of other Python types.
-        self.fallback = fallback
-
-    def convert(self, values: Column) -> pa.Array:
-        if self.prepare is not None:
-            values = _map_present(self.prepare, values)
-        try:
-            return pa.array(values, type=self.arrow_type)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            if self.fallback is not None:
-                return pa.array(_map_present(self.fallback, values), type=self.arrow_type)
-            if not self.accepts_text:
-                raise
-        return pa.array(_map_present(str, values), type=pa.string())
+NoneType = type(None)
+_ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
+_tzinfo = attrgetter("tzinfo")
+_UUID_TYPES = tuple(t for t in (getattr(sa, "Uuid", None), postgresql.UUID) if t is not None)
 
 
 def _map_present(f: Callable[[Any], Any], values: Column) -> List[Any]:
@@ -59,44 +45,359 @@ def _map_present(f: Callable[[Any], Any], values: Column) -> List[Any]:
     return list(map(f, values))
 
 
+def _types(values: Column) -> FrozenSet[type]:
+    """The Python types of the values, None's included."""
+    return frozenset(map(type, values))
+
+
+def _any_aware(values: Column) -> bool:
+    """Whether any value (datetimes or times, and Nones) has a tzinfo."""
+    return any(map(_tzinfo, filter(None, values)))
+
+
+class ColumnConverter:
+    """Converts one column's values to an Arrow array: of `arrow_type`
+    when they allow it, else utf8 of upstream's text of each value."""
+
+    arrow_type: pa.DataType = pa.string()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    # Upstream's text of a value (before COPY escaping); a builtin, not a
+    # method, so that mapping it over a column stays in C.
+    text: Callable[[Any], str] = str
+
+    def to_text(self, values: Column) -> pa.Array:
+        return pa.array(_map_present(self.text, values), type=pa.string())
+
+    def as_text(self, array: pa.Array) -> pa.Array:
+        """The text of the values of an array this converter made: for a
+        chunk whose slabs came out as different Arrow types."""
+        if array.type == pa.string():
+            return array
+        return self.to_text(array.to_pylist())
+
+    def convert(self, values: Column) -> pa.Array:
+        return self.to_text(values)
+
+
+class _Typed(ColumnConverter):
+    """Values of `natural` types convert with one pa.array call; any other
+    type sends the column as text."""
+
+    natural: FrozenSet[type] = frozenset()
+
+    def convert(self, values: Column) -> pa.Array:
+        if _types(values) <= self.natural:
+            try:
+                return pa.array(values, type=self.arrow_type)
+            except _ARROW_ERRORS:
+                pass  # e.g. out of Arrow's range: the server decides
+        return self.to_text(values)
+
+
+class IntConverter(ColumnConverter):
+    # Upstream sends str(int(v)): True is 1, "42" is 42, 1.9 is 1. Arrow's
+    # own int64 conversion truncates floats and Decimals as int() does.
+    arrow_type = pa.int64()
+
+    def convert(self, values: Column) -> pa.Array:
+        try:
+            return pa.array(values, type=self.arrow_type)
+        except _ARROW_ERRORS:
+            return pa.array(_map_present(int, values), type=self.arrow_type)
+
+
+class FloatConverter(_Typed):
+    # Not bool (str(True) is no number), not numpy's float32 (whose str()
+    # has fewer digits than its value as a double): those go as text.
+    arrow_type = pa.float64()
+    natural = frozenset((float, int, NoneType))
+
+    def convert(self, values: Column) -> pa.Array:
+        types = _types(values)
+        if types <= self.natural or types <= self.natural | _numpy_types(_NUMPY_DOUBLES):
+            try:
+                return pa.array(values, type=self.arrow_type)
+            except _ARROW_ERRORS:
+                pass
+        return self.to_text(values)
+
+
+# numpy scalars whose str() is the number Arrow takes.
+_NUMPY_DOUBLES = ("float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _numpy_types(names: Sequence[str]) -> FrozenSet[type]:
+    numpy = sys.modules.get("numpy")  # values of its types mean it is imported
+    return frozenset(getattr(numpy, n) for n in names) if numpy is not None else frozenset()
+
+
+class BoolConverter(ColumnConverter):
+    # Arrow takes bools and numpy bools, whose str() the server reads the
+    # same; anything else ('t', 1, 'yes') is the server's to read.
+    arrow_type = pa.bool_()
+
+    def convert(self, values: Column) -> pa.Array:
+        try:
+            return pa.array(values, type=self.arrow_type)
+        except _ARROW_ERRORS:
+            return self.to_text(values)
+
+
+class NumericConverter(ColumnConverter):
+    # Always text: it keeps each Decimal's own scale, and str() of an int
+    # or float is what upstream sends; the engine parses it exactly.
+    def convert(self, values: Column) -> pa.Array:
+        return self.to_text(values)
+
+
+class StringConverter(_Typed):
+    # Arrow would take bytes as UTF-8 where upstream sends str(b'...').
+    natural = frozenset((str, NoneType))
+
+
+class JSONConverter(ColumnConverter):
+    # Upstream: json.dumps(v); None is SQL NULL, not JSON null.
+    text = staticmethod(json.dumps)
+
+
+class BytesConverter(ColumnConverter):
+    arrow_type = pa.binary()
+    natural = frozenset((bytes, bytearray, memoryview, NoneType))
+
+    def convert(self, values: Column) -> pa.Array:
+        if not _types(values) <= self.natural:
+            for v in values:
+                if v is not None and not isinstance(v, (bytes, bytearray, memoryview)):
+                    # Upstream calls v.hex(): str, int... fail there too.
+                    raise TypeError(f"BYTEA takes bytes, bytearray or memoryview, not {type(v).__name__}")
+            values = _map_present(bytes, values)
+        return pa.array(values, type=self.arrow_type)
+
+
+class DateConverter(_Typed):
+    # A datetime is not a date here: str(datetime) goes as text, and the
+    # server keeps its date (an aware one's own, not UTC's).
+    arrow_type = pa.date32()
+    natural = frozenset((datetime.date, NoneType))
+
+
+# Epochs to subtract datetimes from: naive from naive, aware from aware
+# (a tzinfo object of its own, so that Python uses both offsets).
+_EPOCH = datetime.datetime(1970, 1, 1)
+_EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(0), "epoch"))
+_MICROS = pa.duration("us")
+
+
+def _since(values: Column, epoch: datetime.datetime, has_none: bool) -> pa.Array:
+    """Microseconds from epoch to each datetime, as int64 with nulls.
+    Raises TypeError when a value's awareness differs from epoch's, which
+    makes it the check as well: faster than Arrow's own conversion."""
+    if not has_none:
+        return pa.array(list(map(sub, values, repeat(epoch))), type=_MICROS).view(pa.int64())
+    deltas = pa.array(list(map(sub, filter(None, values), repeat(epoch))), type=_MICROS).view(pa.int64())
+    present = pa.array(list(map(is_not, values, repeat(None))), type=pa.bool_())
+    return pc.replace_with_mask(pa.nulls(len(values), pa.int64()), present, deltas)
+
+
+class TimestampConverter(ColumnConverter):
+    """TIMESTAMP: naive datetimes, and dates as their midnight; an aware
+    datetime goes as text, whose offset the server ignores."""
+
+    arrow_type = pa.timestamp("us")
+    natural = frozenset((datetime.datetime, NoneType))
+    with_dates = frozenset((datetime.datetime, datetime.date, NoneType))
+
+    def convert(self, values: Column) -> pa.Array:
+        types = _types(values)
+        if types <= self.with_dates:
+            if not types <= self.natural:
+                values = _map_present(_midnight, values)
+            try:
+                return _since(values, _EPOCH, NoneType in types).view(self.arrow_type)
+            except _ARROW_ERRORS:
+                pass  # an aware datetime
+        return self.to_text(values)
+
+
+def _midnight(v: Any) -> Any:
+    if type(v) is datetime.date:
+        return datetime.datetime.combine(v, datetime.time())
+    return v
+
+
+class TimestampTZConverter(ColumnConverter):
+    """TIMESTAMP WITH TIME ZONE: aware datetimes as instants; naive ones
+    (and dates) go as text, which the server reads in the session's
+    TimeZone, as upstream's."""
+
+    arrow_type = pa.timestamp("us", tz="UTC")
+    natural = frozenset((datetime.datetime, NoneType))
+
+    def convert(self, values: Column) -> pa.Array:
+        types = _types(values)
+        if types <= self.natural:
+            try:
+                return _since(values, _EPOCH_UTC, NoneType in types).view(self.arrow_type)
+            except _ARROW_ERRORS:
+                pass  # a naive datetime
+        return self.to_text(values)
+
+
+class TimeConverter(ColumnConverter):
+    """TIME: naive times; an aware one goes as text (the server drops its
+    offset)."""
+
+    arrow_type = pa.time64("us")
+    natural = frozenset((datetime.time, NoneType))
+
+    def convert(self, values: Column) -> pa.Array:
+        if _types(values) <= self.natural and not _any_aware(values):
+            try:
+                return pa.array(values, type=self.arrow_type)
+            except _ARROW_ERRORS:
+                pass
+        return self.to_text(values)
+
+
+class IntervalConverter(_Typed):
+    arrow_type = pa.duration("us")
+    natural = frozenset((datetime.timedelta, NoneType))
+
+
+class UUIDConverter(_Typed):
+    arrow_type = pa.binary(16)
+    natural = frozenset((uuid.UUID, NoneType))
+
+    def as_text(self, array: pa.Array) -> pa.Array:
+        if array.type == pa.string():
+            return array
+        return self.to_text([None if b is None else uuid.UUID(bytes=b) for b in array.to_pylist()])
+
+
+class VectorConverter(ColumnConverter):
+    """pgvector's VECTOR: lists, tuples and numpy arrays of numbers as
+    list<float32>; anything else as text pgvector reads ('[1,2,3]')."""
+
+    arrow_type = pa.list_(pa.float32())
+    natural = frozenset((list, tuple, NoneType))
+
+    @staticmethod
+    def text(v: Any) -> str:
+        if isinstance(v, list):
+            return str(v)  # upstream's
+        if _is_ndarray(v):
+            v = v.tolist()  # str() of an array is not pgvector's syntax
+        if isinstance(v, (tuple, list)):
+            return "[" + ",".join(map(str, v)) + "]"
+        return str(v)
+
+    def convert(self, values: Column) -> pa.Array:
+        types = _types(values)
+        ndarray = getattr(sys.modules.get("numpy"), "ndarray", None)
+        if types <= self.natural or (ndarray is not None and types <= self.natural | {ndarray}):
+            try:
+                doubles = pa.array(values, type=pa.list_(pa.float64()))
+            except _ARROW_ERRORS:
+                pass
+            else:
+                if doubles.values.null_count == 0:  # pgvector has no NULL elements: let it say so
+                    return pa.ListArray.from_arrays(
+                        doubles.offsets, _to_float32(doubles.values), mask=doubles.is_null()
+                    )
+        return self.to_text(values)
+
+
+def _to_float32(doubles: pa.Array) -> pa.Array:
+    """REALs as pgvector reads str() of each double: rounded once from
+    the decimal text, which differs from rounding the double itself only
+    for doubles halfway between two REALs (found with numpy, when there)."""
+    try:
+        import numpy as np
+    except ImportError:
+        return pc.cast(doubles, pa.float32(), safe=False)
+
+    d = doubles.to_numpy(zero_copy_only=False)
+    with np.errstate(over="ignore"):
+        f = d.astype(np.float32)
+    back = f.astype(np.float64)
+    inexact = np.flatnonzero((back != d) & np.isfinite(d))
+    for i in inexact:
+        v = float(d[i])
+        if back[i] < v:
+            lo, hi = f[i], np.nextafter(f[i], np.float32(np.inf))
+        else:
+            lo, hi = np.nextafter(f[i], np.float32(-np.inf)), f[i]
+        mid = (float(lo) + float(hi)) / 2  # exact in a double
+        if v == mid:
+            exact, text = Decimal(v), Decimal(repr(v))
+            if text != exact:
+                f[i] = hi if text > exact else lo
+    return pa.array(f, type=pa.float32())
+
+
+def _is_ndarray(v: Any) -> bool:
+    ndarray = getattr(sys.modules.get("numpy"), "ndarray", None)
+    return ndarray is not None and isinstance(v, ndarray)
+
+
+def _escape_array_item(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class ArrayConverter(ColumnConverter):
+    """sa.ARRAY: upstream's literal, each item str()'d and quoted."""
+
+    @staticmethod
+    def text(v: Any) -> str:
+        return (
+            "{"
+            + ",".join("NULL" if item is None else '"' + _escape_array_item(str(item)) + '"' for item in v)
+            + "}"
+        )
+
+
+def _is_vector(typ: Any) -> bool:
+    cls = type(typ)
+    return cls.__name__ == "VECTOR" and cls.__module__.startswith("pgvector")
+
+
 def converter_for(column: sa.Column[Any]) -> ColumnConverter:
     typ = column.type
     name = column.name
-    if isinstance(typ, (postgresql.JSON, postgresql.JSONB)):
-        return ColumnConverter(name, pa.string(), prepare=json.dumps)
-    if isinstance(typ, sa.Boolean):
-        return ColumnConverter(name, pa.bool_())
+    if isinstance(typ, sa.ARRAY):
+        return ArrayConverter(name)
+    if isinstance(typ, sa.JSON):
+        return JSONConverter(name)
     if isinstance(typ, sa.Integer):
-        # Upstream sends str(int(v)): True is 1, "42" is 42.
-        return ColumnConverter(name, pa.int64(), fallback=int)
-    if isinstance(typ, sa.Float):  # REAL, DOUBLE PRECISION, FLOAT
-        return ColumnConverter(name, pa.float64())
+        return IntConverter(name)
+    if isinstance(typ, sa.Boolean):
+        return BoolConverter(name)
+    if isinstance(typ, sa.Float):  # REAL, DOUBLE PRECISION, FLOAT; before Numeric (its base in 2.0)
+        return FloatConverter(name)
     if isinstance(typ, sa.Numeric):
-        # Text keeps each Decimal's own scale, and str() of an int or float
-        # is what upstream sends; the engine parses it exactly.
-        return ColumnConverter(name, pa.string(), prepare=str)
+        return NumericConverter(name)
     if isinstance(typ, sa.DateTime):
-        if getattr(typ, "timezone", False):
-            return ColumnConverter(name, pa.timestamp("us", tz="UTC"))
-        # Upstream sends str(v): the server reads a date as its midnight.
-        return ColumnConverter(name, pa.timestamp("us"), fallback=_date_to_datetime)
+        return TimestampTZConverter(name) if getattr(typ, "timezone", False) else TimestampConverter(name)
     if isinstance(typ, sa.Date):
-        return ColumnConverter(name, pa.date32())
-    if isinstance(typ, sa.LargeBinary):
-        return ColumnConverter(name, pa.binary())
+        return DateConverter(name)
+    if isinstance(typ, sa.Time):
+        # TIME WITH TIME ZONE is always text: the server applies its rules.
+        return ColumnConverter(name) if getattr(typ, "timezone", False) else TimeConverter(name)
+    if isinstance(typ, postgresql.INTERVAL):
+        return IntervalConverter(name)
+    if isinstance(typ, _UUID_TYPES):
+        return UUIDConverter(name)
+    if isinstance(typ, postgresql.BYTEA):
+        return BytesConverter(name)
+    if _is_vector(typ):
+        return VectorConverter(name)
     if isinstance(typ, sa.String):
-        return ColumnConverter(name, pa.string(), accepts_text=True)
-    raise TypeError(
-        f"column {name!r}: type {typ!r} is not supported yet "
-        "(supported: SMALLINT, INTEGER, BIGINT, REAL, DOUBLE PRECISION, NUMERIC, BOOLEAN, "
-        "CHAR, VARCHAR, TEXT, DATE, TIMESTAMP, BYTEA, JSON, JSONB)"
-    )
-
-
-def _date_to_datetime(v: Any) -> Any:
-    if isinstance(v, datetime.date) and not isinstance(v, datetime.datetime):
-        return datetime.datetime.combine(v, datetime.time())
-    return v
+        return StringConverter(name)
+    # INET, CIDR, enums, domains, MONEY, user-defined types: str(v).
+    return ColumnConverter(name)
 
 
 class TableConverter:
@@ -131,7 +432,13 @@ class TableConverter:
         """Joins the columns of several slabs of rows into one batch."""
         if len(slabs) == 1:
             return pa.RecordBatch.from_arrays(slabs[0], names=self.names)
-        columns = [pa.concat_arrays([slab[c] for slab in slabs]) for c in range(len(self.names))]
+        columns = []
+        for c, conv in enumerate(self.columns):
+            parts = [slab[c] for slab in slabs]
+            if any(p.type != parts[0].type for p in parts):
+                # Some slabs needed text: the whole chunk's column is text.
+                parts = [conv.as_text(p) for p in parts]
+            columns.append(pa.concat_arrays(parts))
         return pa.RecordBatch.from_arrays(columns, names=self.names)
 
     def _value_error(

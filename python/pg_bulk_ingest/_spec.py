@@ -10,16 +10,54 @@ from sqlalchemy.dialects import postgresql
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
+# Upstream documents SQLAlchemy's generic "CamelCase" types, and
+# sqlalchemy.JSON, as unsupported in table definitions: the live table's
+# reflected type must be comparable with the wanted one. The exact class
+# matters: sa.INTEGER is a subclass of sa.Integer and is fine, as are the
+# dialect's types (postgresql.UUID, INTERVAL, ...) and pgvector's VECTOR.
+_CAMEL_CASE = {
+    "Integer": "sqlalchemy.INTEGER",
+    "SmallInteger": "sqlalchemy.SMALLINT",
+    "BigInteger": "sqlalchemy.BIGINT",
+    "Numeric": "sqlalchemy.NUMERIC",
+    "Float": "sqlalchemy.REAL, sqlalchemy.FLOAT or sqlalchemy.dialects.postgresql.DOUBLE_PRECISION",
+    "Double": "sqlalchemy.dialects.postgresql.DOUBLE_PRECISION",
+    "String": "sqlalchemy.VARCHAR",
+    "Unicode": "sqlalchemy.VARCHAR",
+    "Text": "sqlalchemy.TEXT",
+    "UnicodeText": "sqlalchemy.TEXT",
+    "Boolean": "sqlalchemy.BOOLEAN",
+    "Date": "sqlalchemy.DATE",
+    "DateTime": "sqlalchemy.TIMESTAMP (timezone=True for TIMESTAMP WITH TIME ZONE)",
+    "Time": "sqlalchemy.TIME (timezone=True for TIME WITH TIME ZONE)",
+    "Interval": "sqlalchemy.dialects.postgresql.INTERVAL",
+    "LargeBinary": "sqlalchemy.dialects.postgresql.BYTEA",
+    "PickleType": "sqlalchemy.dialects.postgresql.BYTEA",
+    "Uuid": "sqlalchemy.UUID",
+    "Enum": "sqlalchemy.dialects.postgresql.ENUM",
+    "JSON": "sqlalchemy.dialects.postgresql.JSON or JSONB",
+}
+_UNSUPPORTED = {getattr(sa, name): hint for name, hint in _CAMEL_CASE.items() if hasattr(sa, name)}
+
+
+def check_type(column: sa.Column[Any], typ: Any) -> None:
+    """A clear error for a type upstream documents as unsupported."""
+    hint = _UNSUPPORTED.get(type(typ))
+    if hint is not None:
+        kind = "" if type(typ) is sa.JSON else 'the generic "CamelCase" type '
+        raise TypeError(
+            f"column {column.name!r}: {kind}sqlalchemy.{type(typ).__name__} is not supported in table "
+            f"definitions; use the PostgreSQL type {hint}"
+        )
+    if isinstance(typ, sa.ARRAY):
+        check_type(column, typ.item_type)
+
+
 def column_type(column: sa.Column[Any]) -> str:
     """The column's type as PostgreSQL DDL, or a clear error for types
     upstream documents as unsupported."""
-    typ = column.type
-    if type(typ) is sa.JSON:
-        raise TypeError(
-            f"column {column.name!r}: sqlalchemy.JSON is not supported; "
-            "use sqlalchemy.dialects.postgresql.JSON or JSONB"
-        )
-    return str(typ.compile(dialect=_DIALECT))
+    check_type(column, column.type)
+    return str(column.type.compile(dialect=_DIALECT))
 
 
 def table_spec(table: sa.Table) -> dict[str, Any]:

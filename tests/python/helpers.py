@@ -156,3 +156,40 @@ def driver_error(driver: str, name: str) -> type:
     import psycopg.errors
 
     return getattr(psycopg.errors, name)  # type: ignore[no-any-return]
+
+
+def upstream_text(type_: Any, value: Any) -> Optional[str]:
+    """The text upstream's insert_rows_psycopg.get_converter sends for a
+    value of a column of type_, before COPY escaping (None for NULL): the
+    server's reading of it is what the ingest must store."""
+    if value is None:
+        return None
+    type_ = sa.types.to_instance(type_)
+    if isinstance(type_, sa.Integer):
+        return str(int(value))
+    if isinstance(type_, sa.JSON):
+        return json.dumps(value)
+    if isinstance(type_, sa.ARRAY):
+        return (
+            "{"
+            + ",".join(
+                "NULL" if item is None else '"' + str(item).replace("\\", "\\\\").replace('"', '\\"') + '"'
+                for item in value
+            )
+            + "}"
+        )
+    from sqlalchemy.dialects.postgresql import BYTEA
+
+    if isinstance(type_, BYTEA):
+        return "\\x" + value.hex().upper()
+    if type(type_).__name__ == "VECTOR" and not isinstance(value, (list, str)):
+        # Fixed here: a tuple or numpy array is taken, as pgvector's text of
+        # its numbers (upstream's str() of them is not pgvector's syntax).
+        return "[" + ",".join(map(str, value.tolist() if hasattr(value, "tolist") else value)) + "]"
+    return str(value)
+
+
+def ddl_type(type_: Any) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    return str(sa.types.to_instance(type_).compile(dialect=postgresql.dialect()))

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from helpers import Batches, query, read_rows, run_ingest
 from sqlalchemy.dialects import postgresql
 
-from pg_bulk_ingest import IngestError
 
 UTC = datetime.timezone.utc
 IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
@@ -251,11 +250,6 @@ def test_timestamptz_aware_values_are_instants_whatever_the_session_time_zone(
     ]
 
 
-@pytest.mark.xfail(
-    reason="issue 3 (data fidelity): a naive datetime for TIMESTAMPTZ is taken as UTC (pa.timestamp tz=UTC in _arrow.py); upstream "
-    "sends str(v), which the server reads in the session's TimeZone",
-    strict=True,
-)
 def test_timestamptz_naive_values_are_read_in_the_session_time_zone(
     new_york_engine: sa.engine.Engine, schema: str
 ) -> None:
@@ -266,13 +260,6 @@ def test_timestamptz_naive_values_are_read_in_the_session_time_zone(
     run_ingest(engine, metadata, Batches((None, None, [(table, (1, naive))])))
     assert query(engine, f'SELECT v::text FROM "{schema}".t') == [("2024-06-01 12:00:00-04",)]
 
-
-NO_TEXT_INPUT = pytest.mark.xfail(
-    reason="issue 3 (data fidelity): the Go encoders of DATE, TIMESTAMP and BOOLEAN (goext/pgcopy fieldFor) take no text values, "
-    "so a str is rejected where upstream lets the server read it",
-    strict=True,
-    raises=IngestError,
-)
 
 # Values upstream stores through str()/int() that are not of the column's
 # natural Python type (see the contract's "Values").
@@ -286,12 +273,11 @@ NO_TEXT_INPUT = pytest.mark.xfail(
         pytest.param(sa.INTEGER, True, "1", id="bool-to-integer"),
         pytest.param(sa.BIGINT, "42", "42", id="str-to-bigint"),
         pytest.param(sa.NUMERIC, "1.25", "1.25", id="str-to-numeric"),
-        pytest.param(sa.DATE, "2024-01-02", "2024-01-02", id="str-to-date", marks=NO_TEXT_INPUT),
+        pytest.param(sa.DATE, "2024-01-02", "2024-01-02", id="str-to-date"),
         pytest.param(
-            sa.TIMESTAMP, "2024-01-02 03:04:05", "2024-01-02 03:04:05", id="str-to-timestamp", marks=NO_TEXT_INPUT
-        ),
+            sa.TIMESTAMP, "2024-01-02 03:04:05", "2024-01-02 03:04:05", id="str-to-timestamp"),
         pytest.param(sa.TIMESTAMP, datetime.date(2024, 1, 2), "2024-01-02 00:00:00", id="date-to-timestamp"),
-        pytest.param(sa.BOOLEAN, "true", "true", id="str-to-boolean", marks=NO_TEXT_INPUT),
+        pytest.param(sa.BOOLEAN, "true", "true", id="str-to-boolean"),
     ],
 )
 def test_values_of_other_python_types_are_stored_like_upstream(

@@ -72,3 +72,33 @@ func Schema(tb testing.TB, prefix string) string {
 	})
 	return name
 }
+
+// Extension creates extension name unless it exists, skipping tb when the
+// server does not have it. Test binaries run at once; a lock keeps their
+// CREATE EXTENSIONs apart.
+func Extension(tb testing.TB, conn *pgx.Conn, name string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var available bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)", name).Scan(&available); err != nil {
+		tb.Fatal(err)
+	}
+	if !available {
+		tb.Skipf("the server lacks the %s extension", name)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('pgtest extension'))"); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}

@@ -1,0 +1,210 @@
+package pgcopy
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/decimal128"
+	"github.com/apache/arrow/go/v15/arrow/decimal256"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+)
+
+// textOne encodes row i of a one-column record as a text COPY line.
+func textOne(t testing.TB, col Column, rec arrow.Record, i int) (string, error) {
+	t.Helper()
+	rows, err := NewTextRows([]Column{col}, rec)
+	if err != nil {
+		return "", err
+	}
+	out, err := rows.Append(nil, i)
+	return string(out), err
+}
+
+var (
+	textCol   = Column{Name: "c", OID: OIDText, Type: "text"}
+	uuidCol   = Column{Name: "c", OID: OIDUUID, Type: "uuid"}
+	vectorCol = Column{Name: "c", OID: 99999, Type: "vector(2)", Recv: "vector_recv"}
+)
+
+func TestTextEncoder(t *testing.T) {
+	ts := func(tz string) arrow.DataType { return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: tz} }
+	list := arrow.ListOf
+	dec := func(v int64, scale int32) []any {
+		return []any{&arrow.Decimal128Type{Precision: 38, Scale: scale}, decimal128.FromI64(v)}
+	}
+	uuid := []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
+	cases := []struct {
+		name    string
+		col     Column
+		dt      arrow.DataType
+		value   any
+		want    string // without the line's newline
+		wantErr string
+	}{
+		{"utf8", textCol, arrow.BinaryTypes.String, "héllo 🦆", "héllo 🦆", ""},
+		{"escapes", textCol, arrow.BinaryTypes.String, "a\\b\tc\nd\re\\N", `a\\b\tc\nd\re\\N`, ""},
+		{"other controls as they are", textCol, arrow.BinaryTypes.String, "\x01\x0b\x0c\x7f", "\x01\x0b\x0c\x7f", ""},
+		{"end-of-data marker", textCol, arrow.BinaryTypes.String, `\.`, `\\.`, ""},
+		{"NUL", textCol, arrow.BinaryTypes.String, "a\x00", "", "NUL character at offset 1"},
+		{"null", textCol, arrow.BinaryTypes.String, nil, `\N`, ""},
+		{"empty", textCol, arrow.BinaryTypes.String, "", "", ""},
+		{"large utf8", textCol, arrow.BinaryTypes.LargeString, "x\ty", `x\ty`, ""},
+		{"int64", textCol, arrow.PrimitiveTypes.Int64, int64(math.MinInt64), "-9223372036854775808", ""},
+		{"int8", textCol, arrow.PrimitiveTypes.Int8, int64(-5), "-5", ""},
+		{"uint64", textCol, arrow.PrimitiveTypes.Uint64, uint64(math.MaxUint64), "18446744073709551615", ""},
+		{"float64", textCol, arrow.PrimitiveTypes.Float64, 0.1, "0.1", ""},
+		{"float64 exponent", textCol, arrow.PrimitiveTypes.Float64, 1e16, "1e+16", ""},
+		{"float64 integral", textCol, arrow.PrimitiveTypes.Float64, 3.0, "3.0", ""},
+		{"NaN", textCol, arrow.PrimitiveTypes.Float64, math.NaN(), "NaN", ""},
+		{"Infinity", textCol, arrow.PrimitiveTypes.Float64, math.Inf(1), "Infinity", ""},
+		{"-Infinity", textCol, arrow.PrimitiveTypes.Float64, math.Inf(-1), "-Infinity", ""},
+		{"float32 shortest", textCol, arrow.PrimitiveTypes.Float32, float32(0.1), "0.1", ""},
+		{"bool true", textCol, arrow.FixedWidthTypes.Boolean, true, "t", ""},
+		{"bool false", textCol, arrow.FixedWidthTypes.Boolean, false, "f", ""},
+		{"decimal", textCol, nil, dec(12345, 2), "123.45", ""},
+		{"decimal small", textCol, nil, dec(-1, 5), "-0.00001", ""},
+		{"decimal zero scale 8", textCol, nil, dec(0, 8), "0E-8", ""},
+		{"decimal negative scale", textCol, nil, dec(5, -3), "5E+3", ""},
+		{"decimal scientific", textCol, nil, dec(12, 8), "1.2E-7", ""},
+		{"decimal adjusted -6", textCol, nil, dec(1234567, 12), "0.000001234567", ""},
+		{"decimal integer", textCol, nil, dec(-123, 0), "-123", ""},
+		{"decimal256", textCol, &arrow.Decimal256Type{Precision: 76, Scale: 1}, decimal256.FromI64(-15), "-1.5", ""},
+		{"date32 epoch", textCol, arrow.FixedWidthTypes.Date32, int64(0), "1970-01-01", ""},
+		{"date32 year 1", textCol, arrow.FixedWidthTypes.Date32, int64(-719162), "0001-01-01", ""},
+		{"date32 1 BC", textCol, arrow.FixedWidthTypes.Date32, int64(-719163), "0001-12-31 BC", ""},
+		{"date64 floors", textCol, arrow.FixedWidthTypes.Date64, int64(-1), "1969-12-31", ""},
+		{"time64 us", textCol, arrow.FixedWidthTypes.Time64us, int64(3661000001), "01:01:01.000001", ""},
+		{"time64 ns floors", textCol, arrow.FixedWidthTypes.Time64ns, int64(1999), "00:00:00.000001", ""},
+		{"time32 24:00", textCol, arrow.FixedWidthTypes.Time32s, int64(86400), "24:00:00.000000", ""},
+		{"time negative", textCol, arrow.FixedWidthTypes.Time64us, int64(-1), "", "out of range for a time"},
+		{"timestamp", textCol, ts(""), int64(1709212455123456), "2024-02-29 13:14:15.123456", ""},
+		{"timestamp zoned", textCol, ts("UTC"), int64(0), "1970-01-01 00:00:00.000000+00", ""},
+		{"timestamp BC", textCol, ts(""), int64(-62135596800000001), "0001-12-31 23:59:59.999999 BC", ""},
+		{"timestamp zoned BC", textCol, ts("Europe/London"), int64(-62135596800000001), "0001-12-31 23:59:59.999999+00 BC", ""},
+		{"timestamp s overflow", textCol, &arrow.TimestampType{Unit: arrow.Second}, int64(math.MaxInt64 / 10), "", "out of range"},
+		{"interval", textCol, arrow.FixedWidthTypes.Duration_us, int64(-82800000000), "-1 days +01:00:00.000000", ""},
+		{"interval zero", textCol, arrow.FixedWidthTypes.Duration_ms, int64(0), "0 days +00:00:00.000000", ""},
+		{"interval overflow", textCol, arrow.FixedWidthTypes.Duration_s, int64(math.MaxInt64), "", "out of range for an interval"},
+		{"bytea", textCol, arrow.BinaryTypes.Binary, []byte{0, 0xff}, `\\x00ff`, ""},
+		{"large bytea", textCol, arrow.BinaryTypes.LargeBinary, []byte{}, `\\x`, ""},
+		{"uuid", uuidCol, uuid16, uuid, "00112233-4455-6677-8899-aabbccddeeff", ""},
+		{"fixed size binary not uuid", textCol, uuid16, uuid, `\\x00112233445566778899aabbccddeeff`, ""},
+		{"array", textCol, list(arrow.BinaryTypes.String), []any{"a", nil, `b"c\`, "", "NULL", "x,y{}"},
+			`{"a",NULL,"b\\"c\\\\","","NULL","x,y{}"}`, ""},
+		{"array with tab", textCol, list(arrow.BinaryTypes.String), []any{"a\tb"}, `{"a\tb"}`, ""},
+		{"array NUL", textCol, list(arrow.BinaryTypes.String), []any{"a", "\x00"}, "", "NUL character at offset 6"},
+		{"empty array", textCol, list(arrow.PrimitiveTypes.Int64), []any{}, "{}", ""},
+		{"int array", textCol, arrow.LargeListOf(arrow.PrimitiveTypes.Int64), []any{int64(1), int64(-2)}, `{"1","-2"}`, ""},
+		{"fixed size list", textCol, arrow.FixedSizeListOf(2, arrow.FixedWidthTypes.Boolean), []any{true, false}, `{"t","f"}`, ""},
+		{"nested array", textCol, list(list(arrow.PrimitiveTypes.Int64)), []any{[]any{int64(1)}, []any{int64(2), nil}}, `{{"1"},{"2",NULL}}`, ""},
+		{"uuid array", Column{Name: "c", OID: OIDUUIDArray, Type: "uuid[]"}, list(uuid16), []any{uuid}, `{"00112233-4455-6677-8899-aabbccddeeff"}`, ""},
+		{"date array", textCol, list(arrow.FixedWidthTypes.Date32), []any{int64(-719163)}, `{"0001-12-31 BC"}`, ""},
+		{"vector", vectorCol, list(arrow.PrimitiveTypes.Float32), []any{float32(1), float32(0.5)}, "[1.0,0.5]", ""},
+		{"vector from float64", vectorCol, list(arrow.PrimitiveTypes.Float64), []any{0.1, -2.0}, "[0.1,-2.0]", ""},
+		{"struct", textCol, arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64}), nil, "", "no PostgreSQL text form"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dt, value := c.dt, c.value
+			if d, ok := value.([]any); ok && dt == nil {
+				dt, value = d[0].(arrow.DataType), d[1]
+			}
+			rec := oneColumn(t, dt, func(b array.Builder) {
+				if _, isStruct := b.(*array.StructBuilder); !isStruct {
+					appendValue(t, b, value)
+				}
+			})
+			got, err := textOne(t, c.col, rec, 0)
+			expect(t, got, err, c.want+"\n", c.wantErr)
+		})
+	}
+}
+
+func TestTextRows(t *testing.T) {
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	ib.AppendValues([]int64{7, 0}, []bool{true, false})
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	sb.AppendValues([]string{"a\nb", "bad\x00"}, nil)
+	ia, sa := ib.NewArray(), sb.NewArray()
+	defer ia.Release()
+	defer sa.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
+	defer rec.Release()
+	cols := []Column{{Name: "i", OID: OIDInt4, Type: "integer"}, {Name: "s", OID: OIDText, Type: "text"}}
+	rows, err := NewTextRows(cols, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rows.Append(nil, 0)
+	if err != nil || string(got) != "7\ta\\nb\n" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	_, err = rows.Append(nil, 1)
+	var ve *ValueError
+	if !errors.As(err, &ve) || ve.Column != "s" || ve.Row != 1 || ve.Value != `"bad\x00"` {
+		t.Fatalf("got %#v", err)
+	}
+	if _, err := NewTextRows(cols[:1], rec); err == nil || !strings.Contains(err.Error(), "record has 2 columns, the table has 1") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestVector(t *testing.T) {
+	f32 := func(vs ...float32) []byte {
+		var b []byte
+		b = binary.BigEndian.AppendUint16(b, uint16(len(vs)))
+		b = binary.BigEndian.AppendUint16(b, 0)
+		for _, v := range vs {
+			b = binary.BigEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		return be(b)
+	}
+	cases := []struct {
+		name    string
+		dt      arrow.DataType
+		value   any
+		want    []byte
+		wantErr string
+	}{
+		{"float32", arrow.ListOf(arrow.PrimitiveTypes.Float32), []any{float32(1.5), float32(-0.25)}, f32(1.5, -0.25), ""},
+		{"float64 rounds as str(f)", arrow.ListOf(arrow.PrimitiveTypes.Float64), []any{0.1, 1 + math.Pow(2, -24)}, f32(0.1, 1+0x1p-23), ""},
+		{"fixed size list", arrow.FixedSizeListOf(2, arrow.PrimitiveTypes.Float64), []any{1.0, 2.0}, f32(1, 2), ""},
+		{"large list", arrow.LargeListOf(arrow.PrimitiveTypes.Float32), []any{}, f32(), ""},
+		{"null item", arrow.ListOf(arrow.PrimitiveTypes.Float64), []any{1.0, nil}, nil, "item 1 is null"},
+		{"overflow", arrow.ListOf(arrow.PrimitiveTypes.Float64), []any{1e39}, nil, "item 0 is out of range"},
+		{"int items", arrow.ListOf(arrow.PrimitiveTypes.Int64), []any{int64(1)}, nil, "cannot be stored"},
+		{"not a list", arrow.PrimitiveTypes.Float64, nil, nil, "cannot be stored"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := oneColumn(t, c.dt, func(b array.Builder) { appendValue(t, b, c.value) })
+			got, err := encodeCol(t, vectorCol, rec, 0)
+			expect(t, got, err, c.want, c.wantErr)
+		})
+	}
+}
+
+func TestPyDecimal(t *testing.T) {
+	// What CPython's str(Decimal(...)) writes.
+	cases := []struct {
+		digits string
+		scale  int
+		want   string
+	}{
+		{"0", 0, "0"}, {"0", 2, "0.00"}, {"0", 6, "0.000000"}, {"0", 7, "0E-7"}, {"0", -2, "0E+2"}, {"1", 6, "0.000001"},
+		{"1", 7, "1E-7"}, {"123", 1, "12.3"}, {"123", 3, "0.123"}, {"123", 5, "0.00123"}, {"-5", 1, "-0.5"}, {"123", -1, "1.23E+3"},
+	}
+	for _, c := range cases {
+		v, _ := new(big.Int).SetString(c.digits, 10)
+		if got := string(appendPyDecimal(nil, v, c.scale)); got != c.want {
+			t.Errorf("%sE%d: got %s, want %s", c.digits, -c.scale, got, c.want)
+		}
+	}
+}
