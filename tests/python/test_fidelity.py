@@ -16,7 +16,6 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any, List
 
-import numpy as np
 import pytest
 import sqlalchemy as sa
 from helpers import Batches, ddl_type, query, read_rows, run_ingest, stored_high_watermark, upstream_text
@@ -26,6 +25,7 @@ from pg_bulk_ingest import IngestError, ingest
 
 if int(sa.__version__.split(".")[0]) < 2:
     pytest.skip("these cases use SQLAlchemy 2's types (UUID, DOUBLE_PRECISION, DOMAIN)", allow_module_level=True)
+np = pytest.importorskip("numpy")
 pgvector_sqlalchemy = pytest.importorskip("pgvector.sqlalchemy")
 VECTOR = pgvector_sqlalchemy.VECTOR
 
