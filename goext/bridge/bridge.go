@@ -92,7 +92,12 @@ func (s *Session) run(ctx context.Context, req *spec.Request) {
 	}()
 	done := Request{Op: OpDone}
 	if err != nil {
-		done.JSON = mustJSON(map[string]any{"error": err.Error(), "host": isHostError(err)})
+		var located *engine.BatchError
+		done.JSON = mustJSON(map[string]any{
+			"error":   err.Error(),
+			"host":    isHostError(err),
+			"located": errors.As(err, &located), // the message names where in the batch
+		})
 	}
 	select {
 	case s.requests <- done:

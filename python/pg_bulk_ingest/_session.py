@@ -89,9 +89,12 @@ class Session:
     def _finish(self, done: Request) -> None:
         if done.doc is None:
             return
-        if self.error is not None:
-            raise self.error
-        raise IngestError(done.doc["error"])
+        if self.error is None:
+            raise IngestError(done.doc["error"])
+        if done.doc.get("located") and hasattr(self.error, "add_note"):
+            # The driver's own exception, told where in the batch it arose.
+            self.error.add_note(done.doc["error"])
+        raise self.error
 
     def _step(
         self, status: int, doc: bytes = b"", record: Optional[Tuple[Any, Any]] = None
@@ -109,7 +112,13 @@ class Session:
     def _fail(self, e: BaseException) -> Request:
         if self.error is None:
             self.error = e
-        return self._step(HOST_ERROR, f"{type(e).__name__}: {e}".encode())
+        message = f"{type(e).__name__}: {e}"
+        # psycopg 3 keeps the server's CONTEXT (the COPY line that failed)
+        # out of str(e); the engine reads the row from it.
+        context = getattr(getattr(e, "diag", None), "context", None)
+        if context and context not in message:
+            message += f"\nCONTEXT:  {context}"
+        return self._step(HOST_ERROR, message.encode())
 
     def _handle_request(self, req: Request) -> Request:
         """Answers req and returns the next request."""

@@ -4,6 +4,7 @@ connection stays usable."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Iterator, List, Sequence
 
 import pytest
@@ -206,3 +207,37 @@ def test_value_that_does_not_fit_raises_ingest_error(
     for fragment in fragments:
         assert fragment in message
     assert_only_first_two_batches(engine, table)
+
+
+# --- values the server refuses -------------------------------------------
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes (add_note) arrived in Python 3.11")
+@pytest.mark.parametrize(
+    "type_, rows, error, where",
+    [
+        (sa.DATE, [(1, "2020-01-01"), (2, "not a date")], "InvalidDatetimeFormat",
+         'column "d" (date), row 1: value "not a date"'),
+        (sa.VARCHAR(3), [(1, "abc"), (2, "a"), (3, "toolong")], "StringDataRightTruncation",
+         'column "d" (character varying(3)), row 2: value "toolong"'),
+        (sa.INTEGER, [(1, 5), (1, 6)], "UniqueViolation", "row 1"),
+    ],
+    ids=["text-path-date", "binary-path-varchar", "duplicate-key"],
+)
+def test_server_refusal_keeps_driver_error_and_names_the_row(
+    engine: sa.engine.Engine, schema: str, type_: Any, rows: List[tuple], error: str, where: str
+) -> None:
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.INTEGER, primary_key=True), sa.Column("d", type_), schema=schema)
+
+    def batches(high_watermark: Any) -> Iterator[Any]:
+        yield "hwm-1", "b1", [(table, (100, None))]
+        yield "hwm-2", "b2", [(table, row) for row in rows]
+
+    with engine.connect() as conn:
+        with pytest.raises(Exception) as info:
+            ingest(conn, table.metadata, batches, upsert=Upsert.OFF)
+    assert type(info.value).__name__ == error  # the driver's own exception class
+    notes = getattr(info.value, "__notes__", [])
+    assert any(f'batch 2, table "{schema}"."t": {where}' in n for n in notes), notes
+    assert read_rows(engine, table, order_by=["id"]) == [(100, None)]
+    assert stored_high_watermark(engine, schema, "t") == "hwm-1"
