@@ -54,5 +54,13 @@ def ingest(
         },
     }
     Session(
-        conn, tables, spec, batches, high_watermark, on_before_visible, logger, max_rows_per_table_buffer
+        conn,
+        tables,
+        spec,
+        batches,
+        high_watermark,
+        on_before_visible,
+        get_pg_force_execute,
+        logger,
+        max_rows_per_table_buffer,
     ).run()

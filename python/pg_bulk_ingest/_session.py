@@ -21,6 +21,7 @@ from ._native import ffi, lib
 DONE, EXEC, QUERY, COPY_BEGIN, COPY_DATA, COPY_END = 0, 1, 2, 3, 4, 5
 BEGIN, COMMIT, ROLLBACK, START, NEXT_BATCH, NEXT_CHUNK = 6, 7, 8, 9, 10, 11
 HIGH_WATERMARK, ON_BEFORE_VISIBLE, LOG = 12, 13, 14
+FORCE_BEGIN, FORCE_END = 15, 16
 
 # Answer statuses of pbi_step.
 OK, HOST_ERROR, NO_ANSWER = 0, 1, 2
@@ -46,6 +47,7 @@ class Session:
         batches: Callable[[Any], Any],
         high_watermark: Any,
         on_before_visible: Callable[[Any, sa.Table, Any], Any],
+        get_pg_force_execute: Callable[[Any, logging.Logger], Any],
         logger: logging.Logger,
         max_rows_per_table_buffer: int,
     ) -> None:
@@ -58,6 +60,8 @@ class Session:
         self.batches = batches
         self.high_watermark = high_watermark
         self.on_before_visible = on_before_visible
+        self.get_pg_force_execute = get_pg_force_execute
+        self.force: Any = None  # the open get_pg_force_execute context, during a swap
         self.logger = logger
         self.chunk_rows = max(1, min(CHUNK_ROWS, max_rows_per_table_buffer))
         self.error: Optional[BaseException] = None  # the first exception on our side
@@ -84,6 +88,8 @@ class Session:
                 req = self._handle_request(req)
         finally:
             lib().pbi_close(self._handle)
+            if self.force is not None:  # the engine stopped inside a swap
+                self.force.__exit__(None, None, None)
         self._finish(req)
 
     def _finish(self, done: Request) -> None:
@@ -221,7 +227,37 @@ class Session:
         return {"value": value, "text": str(value)}
 
     def _on_before_visible(self, req: Request) -> None:
-        self.on_before_visible(self.conn, self.tables[req.doc["table"]], self.batch_metadata)
+        self.on_before_visible(self.conn, self._ingest_table(req.doc), self.batch_metadata)
+
+    def _ingest_table(self, doc: Dict[str, Any]) -> sa.Table:
+        """The Table the batch's rows went into: the user's own, or the new
+        ingest table that will be swapped in for it."""
+        table = self.tables[doc["table"]]
+        if doc["name"] == table.name and doc["schema"] == table.schema:
+            return table
+        return sa.Table(
+            doc["name"],
+            sa.MetaData(),
+            *(
+                sa.Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key, unique=c.unique)
+                for c in table.columns
+            ),
+            schema=doc["schema"],
+        )
+
+    def _force_begin(self, req: Request) -> None:
+        """Enters get_pg_force_execute(conn, logger) around a swap, which
+        ends sessions that block it for too long."""
+        self.force = self.get_pg_force_execute(self.conn, self.logger)
+        self.force.__enter__()
+
+    def _force_end(self, req: Request) -> None:
+        force, self.force = self.force, None
+        if "error" in req.doc:
+            error = IngestError(req.doc["error"])
+            force.__exit__(IngestError, error, None)
+        else:
+            force.__exit__(None, None, None)
 
     def _log(self, req: Request) -> None:
         self.logger.info(req.doc["msg"], *req.doc["args"])
@@ -238,4 +274,6 @@ class Session:
         HIGH_WATERMARK: _batch_high_watermark,
         ON_BEFORE_VISIBLE: _on_before_visible,
         LOG: _log,
+        FORCE_BEGIN: _force_begin,
+        FORCE_END: _force_end,
     }
