@@ -36,6 +36,8 @@ const (
 	OpHighWatermark   Op = 12 // answer JSON {"value", "text"}
 	OpOnBeforeVisible Op = 13 // JSON {"table", "schema", "name"}
 	OpLog             Op = 14 // JSON {"msg", "args"}
+	OpForceBegin      Op = 15 // enter get_pg_force_execute(conn, logger)
+	OpForceEnd        Op = 16 // leave it; JSON {"error"} when the section failed
 )
 
 // Request is one request to the host.
@@ -246,6 +248,24 @@ func (h *host) Commit(ctx context.Context) error {
 func (h *host) Rollback(ctx context.Context) error {
 	_, err := h.call(ctx, OpRollback, nil, nil)
 	return err
+}
+
+// Force runs section inside the host's get_pg_force_execute, which it
+// always leaves, telling it whether the section failed.
+func (h *host) Force(ctx context.Context, section func(context.Context) error) error {
+	if _, err := h.call(ctx, OpForceBegin, nil, nil); err != nil {
+		return err
+	}
+	err := section(ctx)
+	end := map[string]any{}
+	if err != nil {
+		end["error"] = err.Error()
+	}
+	_, endErr := h.call(ctx, OpForceEnd, end, nil)
+	if err != nil {
+		return err
+	}
+	return endErr
 }
 
 func (h *host) Start(ctx context.Context, stored json.RawMessage) error {

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgcopy"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
-	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
 )
 
 // batchRun is the state of one batch.
@@ -19,38 +18,44 @@ type batchRun struct {
 	*run
 	number  int
 	staging map[int]string // upsert staging table per table index
+	ingest  map[int]string // new ingest table per table index, when swapping
 	rows    map[int]int    // rows received per table index
 	pending *Chunk         // a chunk read past the end of the COPY it ended
 }
 
 func (r *run) batch(ctx context.Context, number int, b *Batch) error {
-	br := &batchRun{run: r, number: number, staging: map[int]string{}, rows: map[int]int{}}
-	r.log.Info("Ingesting batch %s with high watermark value %s", b.Metadata, b.HighWatermark)
-	for _, t := range r.tables {
-		if err := br.firstBatch(ctx, t); err != nil {
+	br := &batchRun{run: r, number: number, staging: map[int]string{}, ingest: map[int]string{}, rows: map[int]int{}}
+	for i, t := range r.tables {
+		if err := br.firstBatch(ctx, i, t); err != nil {
 			return err
 		}
 	}
+	r.log.Info("Ingesting batch %s with high watermark value %s", b.Metadata, b.HighWatermark)
 	if err := br.load(ctx); err != nil {
 		return err
 	}
 	for i, t := range r.tables {
 		if name, ok := br.staging[i]; ok {
 			r.log.Info("Copying from batch table to target table")
-			if err := r.conn.Exec(ctx, pgsql.Upsert(t.spec, t.spec.Name, name)); err != nil {
+			if err := r.conn.Exec(ctx, pgsql.Upsert(t.spec, br.target(i), name)); err != nil {
 				return fmt.Errorf("batch %d: upserting into %s: %w", number, t, err)
 			}
 			r.log.Info("Copying from batch table to target table complete")
 		}
 	}
+	if err := br.finishIngestTables(ctx); err != nil {
+		return err
+	}
 	for i, t := range r.tables {
 		r.log.Info("Calling on_before_visible callback")
-		if err := r.src.OnBeforeVisible(ctx, i, t.spec.Schema, t.spec.Name); err != nil {
+		if err := r.src.OnBeforeVisible(ctx, i, t.spec.Schema, br.target(i)); err != nil {
 			return err
 		}
 		r.log.Info("Calling of on_before_visible callback complete")
 	}
-	r.log.Info("Renaming tables if necessary")
+	if err := br.swapIngestTables(ctx); err != nil {
+		return err
+	}
 	hwm, hwmText, err := r.src.HighWatermark(ctx)
 	if err != nil {
 		return err
@@ -107,7 +112,7 @@ func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 		first.Record.Release()
 		return fmt.Errorf("batch %d: table %s: %w", br.number, t, err)
 	}
-	target, schema := t.spec.Name, t.spec.Schema
+	target, schema := br.target(first.Table), t.spec.Schema
 	if name, ok := br.staging[first.Table]; ok {
 		target, schema = name, ""
 	}
@@ -151,21 +156,12 @@ func encoderFor(cols []pgcopy.Column, rec arrow.Record) (rowEncoder, bool, error
 	return rows, false, nil
 }
 
-// firstBatch does the work due in a table's first batch of the ingest,
-// whether or not the batch has rows for it.
-func (br *batchRun) firstBatch(ctx context.Context, t *table) error {
-	if t.firstDone {
-		return nil
+// target is the name of the table that table i's rows go into.
+func (br *batchRun) target(i int) string {
+	if name, ok := br.ingest[i]; ok {
+		return name
 	}
-	t.firstDone = true
-	if br.opts.Delete == spec.DeleteBeforeFirst {
-		// Deleting in the batch's transaction keeps the old rows visible
-		// to readers until the batch commits.
-		if err := br.conn.Exec(ctx, "DELETE FROM "+t.String()); err != nil {
-			return fmt.Errorf("deleting existing rows of %s: %w", t, err)
-		}
-	}
-	return nil
+	return br.tables[i].spec.Name
 }
 
 // startTable does the work due before a table's first rows of the batch.

@@ -20,6 +20,10 @@ type Conn interface {
 	Begin(ctx context.Context) error
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
+	// Force runs section, whose statements take locks that others may
+	// hold, under "force execute": sessions still blocking this one after
+	// a delay are terminated. It returns section's error, if any.
+	Force(ctx context.Context, section func(context.Context) error) error
 }
 
 // Logger receives upstream's progress messages: a format with %s verbs

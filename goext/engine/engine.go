@@ -17,7 +17,7 @@ import (
 // table is a wanted table and what the engine learnt of it.
 type table struct {
 	spec    *spec.Table
-	columns []pgcopy.Column // live columns in wanted order
+	columns []pgcopy.Column // columns of the table the rows go into, in wanted order
 	upsert  bool
 	// firstDone is set once the table's first batch of this ingest ran.
 	firstDone bool
@@ -33,6 +33,7 @@ type run struct {
 	opts    spec.Options
 	tables  []*table
 	comment map[string]json.RawMessage // first table's comment, other keys kept
+	types   map[*table][]string        // wanted column types as the server writes them
 }
 
 // Ingest creates the tables when missing and ingests every batch of src,
@@ -88,7 +89,7 @@ func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log L
 
 func (r *run) prepareTables(ctx context.Context) error {
 	for _, t := range r.tables {
-		r.log.Info("Creating target table %s if it doesn't already exist", t.String())
+		r.log.Info("Creating target table %s if it doesn't already exist", t.spec.Schema+"."+t.spec.Name)
 		exists, err := r.existsLocked(ctx, pgsql.SchemaExists, "schema "+pgsql.Ident(t.spec.Schema), t.spec.Schema)
 		if err != nil {
 			return err
@@ -107,10 +108,7 @@ func (r *run) prepareTables(ctx context.Context) error {
 				return err
 			}
 		}
-		r.log.Info("Target table %s created or already existed", t.String())
-		if err := r.readColumns(ctx, t); err != nil {
-			return err
-		}
+		r.log.Info("Target table %s created or already existed", t.spec.Schema+"."+t.spec.Name)
 	}
 	return nil
 }
@@ -135,42 +133,8 @@ func (r *run) existsLocked(ctx context.Context, query, what string, args ...any)
 }
 
 func (r *run) createTable(ctx context.Context, t *table) error {
-	if err := r.conn.Exec(ctx, pgsql.CreateTable(t.spec, t.spec.Name)); err != nil {
+	if err := r.conn.Exec(ctx, pgsql.CreateMissingTable(t.spec)); err != nil {
 		return fmt.Errorf("creating table %s: %w", t, err)
-	}
-	for _, ix := range t.spec.Indexes {
-		if err := r.conn.Exec(ctx, pgsql.CreateIndex(t.spec.Schema, t.spec.Name, relationName(), ix)); err != nil {
-			return fmt.Errorf("creating index on %s: %w", t, err)
-		}
-	}
-	return nil
-}
-
-// readColumns finds the live type of every wanted column, which chooses
-// its encoder.
-func (r *run) readColumns(ctx context.Context, t *table) error {
-	rows, err := r.conn.Query(ctx, pgsql.Columns, t.spec.Schema, t.spec.Name)
-	if err != nil {
-		return fmt.Errorf("reading columns of %s: %w", t, err)
-	}
-	live := map[string]pgcopy.Column{}
-	for _, row := range rows {
-		name, _ := row[0].(string)
-		oid, err := toInt(row[1])
-		if err != nil {
-			return fmt.Errorf("reading columns of %s: %w", t, err)
-		}
-		typ, _ := row[2].(string)
-		recv, _ := row[3].(string)
-		live[name] = pgcopy.Column{Name: name, OID: uint32(oid), Type: typ, Recv: recv}
-	}
-	t.columns = t.columns[:0]
-	for _, c := range t.spec.Columns {
-		lc, ok := live[c.Name]
-		if !ok {
-			return fmt.Errorf("table %s exists without column %s: changing a live table's columns is not supported yet", t, pgsql.Ident(c.Name))
-		}
-		t.columns = append(t.columns, lc)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestCreate(t *testing.T) {
 	if c := e.comment("all_types"); c != nil {
 		t.Errorf("comment %q after an ingest without batches", *c)
 	}
-	if !log.has(`Creating target table "` + e.schema + `"."all_types" if it doesn't already exist`) {
+	if !log.has(`Creating target table ` + e.schema + `.all_types if it doesn't already exist`) {
 		t.Errorf("log %q", log.lines)
 	}
 
@@ -81,25 +81,12 @@ func TestCreate(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("columns\n got %q\nwant %q", got, want)
 	}
-	var indexes []string
-	if err := e.check.QueryRow(e.ctx, `SELECT array_agg(regexp_replace(indexdef, '^.* USING ', '') || CASE WHEN indexdef LIKE 'CREATE UNIQUE%' THEN ' unique' ELSE '' END)
-		FROM pg_indexes WHERE schemaname = $1 AND tablename = 'all_types'`, e.schema).Scan(&indexes); err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(indexes)
-	wantIx := []string{"btree (big)", "btree (id, id2) unique", "btree (small, big) unique", "btree (txt) unique"}
-	if !reflect.DeepEqual(indexes, wantIx) {
-		t.Errorf("indexes %q, want %q", indexes, wantIx)
-	}
-	var pkCols string
-	if err := e.check.QueryRow(e.ctx, `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = format('%I.all_types', $1::text)::regclass AND contype = 'p'`, e.schema).Scan(&pkCols); err != nil {
-		t.Fatal(err)
-	}
-	if pkCols != "PRIMARY KEY (id, id2)" {
-		t.Errorf("primary key %s", pkCols)
+	// Upstream creates a missing table without primary key and indexes.
+	if _, defs := e.indexes("all_types"); len(defs) != 0 {
+		t.Errorf("indexes %q of the new table", defs)
 	}
 
-	// A second ingest finds the table and stores every type.
+	// A second ingest rebuilds the table as wanted, and stores every type.
 	day := time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)
 	ts := time.Date(2024, 2, 29, 13, 14, 15, 123456000, time.UTC)
 	_, _, err = e.ingest([]spec.Table{tbl}, spec.Options{}, types, batch{hwm: 1, chunks: []chunk{{0, [][]any{
@@ -120,6 +107,32 @@ func TestCreate(t *testing.T) {
 	}
 	if !reflect.DeepEqual(rows, wantRows) {
 		t.Errorf("rows\n got %q\nwant %q", rows, wantRows)
+	}
+	var indexes []string
+	if err := e.check.QueryRow(e.ctx, `SELECT array_agg(regexp_replace(indexdef, '^.* USING ', '') || CASE WHEN indexdef LIKE 'CREATE UNIQUE%' THEN ' unique' ELSE '' END)
+		FROM pg_indexes WHERE schemaname = $1 AND tablename = 'all_types'`, e.schema).Scan(&indexes); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(indexes)
+	wantIx := []string{"btree (big)", "btree (id, id2) unique", "btree (small, big) unique", "btree (txt) unique"}
+	if !reflect.DeepEqual(indexes, wantIx) {
+		t.Errorf("indexes %q, want %q", indexes, wantIx)
+	}
+	var pkCols string
+	if err := e.check.QueryRow(e.ctx, `SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = format('%I.all_types', $1::text)::regclass AND contype = 'p'`, e.schema).Scan(&pkCols); err != nil {
+		t.Fatal(err)
+	}
+	if pkCols != "PRIMARY KEY (id, id2)" {
+		t.Errorf("primary key %s", pkCols)
+	}
+
+	// A third finds the table as wanted and keeps it.
+	oid := e.oid("all_types")
+	if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, types, batch{hwm: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if e.oid("all_types") != oid {
+		t.Errorf("the table was rebuilt though it is as wanted")
 	}
 }
 
@@ -402,8 +415,15 @@ func TestMultiTableInterleaved(t *testing.T) {
 	if got := e.rows("c", []string{"id", "v"}, "id"); !reflect.DeepEqual(got, [][]string{{"1", "c1c"}, {"2", "c2"}}) {
 		t.Errorf("c: %q", got)
 	}
-	want := []string{"1:0:" + e.schema + ".a", "1:1:" + e.schema + ".b", "1:2:" + e.schema + ".c",
+	// c, created without its primary key as upstream does, is rebuilt
+	// in its first batch, whose rows go to the new ingest table.
+	want := []string{"1:0:" + e.schema + ".a", "1:1:" + e.schema + ".b", "1:2:" + e.schema + "._tmp_",
 		"2:0:" + e.schema + ".a", "2:1:" + e.schema + ".b", "2:2:" + e.schema + ".c"}
+	for i, v := range src.visible {
+		if before, _, ok := strings.Cut(v, "._tmp_"); ok {
+			src.visible[i] = before + "._tmp_"
+		}
+	}
 	if !reflect.DeepEqual(src.visible, want) {
 		t.Errorf("on_before_visible calls %q, want %q", src.visible, want)
 	}
@@ -472,9 +492,14 @@ func TestDeleteBeforeFirstBatch(t *testing.T) {
 			if got := e.rows("t", []string{"id", "v"}, "id"); !reflect.DeepEqual(got, [][]string{{"1", "old"}}) {
 				t.Fatalf("seeded t: %q", got)
 			}
+			oidT, oidU := e.oid("t"), e.oid("u")
 			if _, _, err := e.ingest(tables, spec.Options{Delete: spec.DeleteBeforeFirst}, types, c.batches...); err != nil {
 				t.Fatal(err)
 			}
+			if e.oid("t") == oidT || e.oid("u") == oidU {
+				t.Errorf("a table was not swapped for a new one")
+			}
+			e.noTmpTables()
 			if got := e.rows("t", []string{"id", "v"}, "id"); !reflect.DeepEqual(got, c.wantT) {
 				t.Errorf("t: %q, want %q", got, c.wantT)
 			}
@@ -522,5 +547,18 @@ func TestIdentifiers(t *testing.T) {
 	}
 	if h := e.hwm(tbl.Name); h != `"it's \"%s\" 🦆"` {
 		t.Errorf("high watermark %s", h)
+	}
+
+	// A new column: the rows move to a new table under the same names.
+	oid := e.oid(tbl.Name)
+	tbl.Columns = append(tbl.Columns, spec.Column{Name: `new "c", %s 🦆`, Type: "TEXT", Nullable: true})
+	if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{append(types[0], str)}, batch{hwm: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.rows(tbl.Name, names, pgsql.Ident(names[0])); e.oid(tbl.Name) == oid || !reflect.DeepEqual(got, want) {
+		t.Errorf("after a swap: rows %q, want %q", got, want)
+	}
+	if h := e.hwm(tbl.Name); h != "2" {
+		t.Errorf("high watermark %s after a swap", h)
 	}
 }

@@ -169,10 +169,18 @@ func (l *logger) Info(format string, args ...string) {
 }
 
 func (l *logger) has(line string) bool {
+	return l.find(func(x string) bool { return x == line })
+}
+
+func (l *logger) hasPrefix(prefix string) bool {
+	return l.find(func(x string) bool { return strings.HasPrefix(x, prefix) })
+}
+
+func (l *logger) find(match func(string) bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, x := range l.lines {
-		if x == line {
+		if match(x) {
 			return true
 		}
 	}
@@ -187,6 +195,8 @@ type env struct {
 	check  *pgx.Conn // another session, for what others see
 	schema string
 	mem    *memory.CheckedAllocator
+	// force configures the engine's pgxconn.Conn: ForceDelay and Logger.
+	force func(*pgxconn.Conn)
 }
 
 func newEnv(t *testing.T) *env {
@@ -217,7 +227,11 @@ func (e *env) ingest(tables []spec.Table, opts spec.Options, types [][]arrow.Dat
 	log := &logger{}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	err := engine.Ingest(ctx, pgxconn.New(e.conn), &spec.Request{Tables: tables, Options: opts}, src, log)
+	conn := pgxconn.New(e.conn)
+	if e.force != nil {
+		e.force(conn)
+	}
+	err := engine.Ingest(ctx, conn, &spec.Request{Tables: tables, Options: opts}, src, log)
 	if !src.started && err == nil {
 		e.t.Errorf("Source.Start was not called")
 	}
@@ -295,6 +309,16 @@ func (e *env) hwm(table string) string {
 		e.t.Fatalf("comment %s has no pg-bulk-ingest.high-watermark", *c)
 	}
 	return string(v)
+}
+
+// oid returns the OID of a relation of the schema, which a swap changes.
+func (e *env) oid(rel string) uint32 {
+	e.t.Helper()
+	var oid uint32
+	if err := e.check.QueryRow(e.ctx, "SELECT format('%I.%I', $1::text, $2::text)::regclass::oid", e.schema, rel).Scan(&oid); err != nil {
+		e.t.Fatal(err)
+	}
+	return oid
 }
 
 func (e *env) exec(sql string, args ...any) {

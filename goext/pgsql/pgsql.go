@@ -61,6 +61,13 @@ func CreateTable(t *spec.Table, name string) string {
 	return "CREATE TABLE IF NOT EXISTS " + Qualified(t.Schema, name) + " (" + columnDefs(t, true) + ")"
 }
 
+// CreateMissingTable creates the wanted table unless it exists, as
+// upstream does: columns, nullability and unique only. Its first batch
+// then finds the primary key and indexes missing, and rebuilds it.
+func CreateMissingTable(t *spec.Table) string {
+	return "CREATE TABLE IF NOT EXISTS " + Qualified(t.Schema, t.Name) + " (" + columnDefs(t, false) + ")"
+}
+
 // CreateStaging creates a per-batch staging table with the wanted columns
 // only: no constraints, so duplicates of the key can land in it. It is
 // temporary: only this session reads it, and it never reaches the WAL.
@@ -140,15 +147,6 @@ const LockName = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1
 const TableExists = `SELECT EXISTS (
 	SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))`
-
-// Columns lists the live columns of $1.$2 in order: name, type OID,
-// type as written, and the type's binary receive function.
-const Columns = `SELECT a.attname::text, a.atttypid::int8, pg_catalog.format_type(a.atttypid, a.atttypmod), p.proname::text
-	FROM pg_catalog.pg_attribute a
-	JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-	LEFT JOIN pg_catalog.pg_proc p ON p.oid = t.typreceive
-	WHERE a.attrelid = pg_catalog.format('%I.%I', $1::text, $2::text)::regclass
-	AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`
 
 // ReadComment reads the comment of $1.$2.
 const ReadComment = `SELECT pg_catalog.obj_description(pg_catalog.format('%I.%I', $1::text, $2::text)::regclass, 'pg_class')`

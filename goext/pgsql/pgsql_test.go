@@ -97,7 +97,7 @@ func TestQuotingOnServer(t *testing.T) {
 	}
 
 	// The catalog holds the names exactly.
-	rows, err := conn.Query(ctx, Columns, schema, tableName)
+	rows, err := conn.Query(ctx, LiveColumns, schema, tableName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +105,12 @@ func TestQuotingOnServer(t *testing.T) {
 	for rows.Next() {
 		var name, typ, recv string
 		var oid int64
-		if err := rows.Scan(&name, &oid, &typ, &recv); err != nil {
+		var notNull, pk, unique bool
+		if err := rows.Scan(&name, &oid, &typ, &recv, &notNull, &pk, &unique); err != nil {
 			t.Fatal(err)
 		}
-		if oid != 25 || typ != "text" || recv != "textrecv" {
-			t.Errorf("column %q: type %d %s %s", name, oid, typ, recv)
+		if oid != 25 || typ != "text" || recv != "textrecv" || notNull != (name == cols[0]) || pk != (name == cols[0]) || unique {
+			t.Errorf("column %q: type %d %s %s, not null %v, primary key %v, unique %v", name, oid, typ, recv, notNull, pk, unique)
 		}
 		got = append(got, name)
 	}

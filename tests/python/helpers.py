@@ -4,6 +4,7 @@ would look at (rows, catalog, comment) through a fresh connection."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
@@ -75,13 +76,15 @@ def schema_exists(engine: sa.engine.Engine, schema: str) -> bool:
 
 
 def relations(engine: sa.engine.Engine, schema: str) -> List[str]:
-    """Names of every relation in schema (tables, views, indexes...)."""
+    """Names of the tables and views in schema (an index keeps the name it
+    was created with: a swapped-in table's primary key is `_tmp_..._pkey`,
+    as upstream's)."""
     return [
         r[0]
         for r in query(
             engine,
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = :s ::text ORDER BY 1",
+            "WHERE n.nspname = :s ::text AND c.relkind IN ('r', 'p', 'v', 'm') ORDER BY 1",
             s=schema,
         )
     ]
@@ -193,3 +196,143 @@ def ddl_type(type_: Any) -> str:
     from sqlalchemy.dialects import postgresql
 
     return str(sa.types.to_instance(type_).compile(dialect=postgresql.dialect()))
+
+
+# --- migrations and swaps ------------------------------------------------
+
+TMP_NAME = r"^_tmp_[0-9a-f]{32}$"
+
+
+def qi(*names: str) -> str:
+    """Quoted, dot-joined identifiers: qi("s", "t") is "s"."t"."""
+    return ".".join('"' + n.replace('"', '""') + '"' for n in names)
+
+
+def execute(engine: sa.engine.Engine, *statements: str) -> None:
+    """Runs the statements in one transaction on a fresh connection."""
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
+def relation_identity(engine: sa.engine.Engine, schema: str, name: str) -> Tuple[int, int]:
+    """(oid, relfilenode) of a relation: both change when a table is rebuilt."""
+    rows = query(
+        engine,
+        "SELECT c.oid::bigint, c.relfilenode::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :s ::text AND c.relname = :n ::text",
+        s=schema,
+        n=name,
+    )
+    assert len(rows) == 1, f"{schema}.{name} not found"
+    return rows[0][0], rows[0][1]
+
+
+def index_definitions(engine: sa.engine.Engine, schema: str, name: str) -> List[str]:
+    """pg_get_indexdef of every index of the table (those backing a primary
+    key or unique constraint too) without the index's name, sorted."""
+    return sorted(
+        r[0]
+        for r in query(
+            engine,
+            "SELECT replace(pg_get_indexdef(i.indexrelid), ' INDEX ' || quote_ident(c.relname) || ' ON ', ' INDEX ON ') "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = format('%I.%I', :s ::text, :n ::text)::regclass",
+            s=schema,
+            n=name,
+        )
+    )
+
+
+def index_names(engine: sa.engine.Engine, schema: str, name: str) -> List[str]:
+    """Names of the table's indexes that do not back a constraint (the ones
+    declared with sa.Index), sorted."""
+    return sorted(
+        r[0]
+        for r in query(
+            engine,
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = format('%I.%I', :s ::text, :n ::text)::regclass "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+            s=schema,
+            n=name,
+        )
+    )
+
+
+def unique_constraints(engine: sa.engine.Engine, schema: str, name: str) -> List[List[str]]:
+    """The columns of each UNIQUE constraint of the table, sorted."""
+    return sorted(
+        list(r[0])
+        for r in query(
+            engine,
+            "SELECT array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(attnum, pos) "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.pos) "
+            "FROM pg_constraint c WHERE c.conrelid = format('%I.%I', :s ::text, :n ::text)::regclass AND c.contype = 'u'",
+            s=schema,
+            n=name,
+        )
+    )
+
+
+def tmp_tables(engine: sa.engine.Engine, schema: Optional[str] = None) -> List[str]:
+    """Tables whose name starts with _tmp_, in schema or anywhere."""
+    return [
+        r[0]
+        for r in query(
+            engine,
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND c.relname LIKE '\\_tmp\\_%' "
+            "AND (n.nspname = :s ::text OR CAST(:s AS text) IS NULL) ORDER BY 1",
+            s=schema,
+        )
+    ]
+
+
+def has_select(engine: sa.engine.Engine, role: str, schema: str, name: str) -> bool:
+    """Whether role ('public' for PUBLIC) may SELECT from schema.name."""
+    return query(
+        engine,
+        "SELECT has_table_privilege(:r ::text, format('%I.%I', :s ::text, :n ::text), 'SELECT')",
+        r=role,
+        s=schema,
+        n=name,
+    )[0][0]
+
+
+def select_grantees(engine: sa.engine.Engine, schema: str, name: str) -> List[str]:
+    """Grantees of SELECT on schema.name per information_schema.role_table_grants
+    ('PUBLIC' for PUBLIC), sorted and without duplicates."""
+    return [
+        r[0]
+        for r in query(
+            engine,
+            "SELECT DISTINCT grantee::text FROM information_schema.role_table_grants "
+            "WHERE table_schema = :s ::text AND table_name = :n ::text AND privilege_type = 'SELECT' ORDER BY 1",
+            s=schema,
+            n=name,
+        )
+    ]
+
+
+class RecordingForceExecute:
+    """A get_pg_force_execute that records its calls and wraps
+    pg_force_execute (optionally with a shorter delay)."""
+
+    def __init__(self, delay: Any = None) -> None:
+        self.calls: List[Tuple[Any, Any]] = []
+        self.delay = delay
+
+    def __call__(self, conn: Any, logger: Any) -> Any:
+        from pg_force_execute import pg_force_execute
+
+        self.calls.append((conn, logger))
+        if self.delay is None:
+            return pg_force_execute(conn, logger=logger)
+        return pg_force_execute(conn, logger=logger, delay=self.delay)
+
+
+def ingest_name(name: str) -> str:
+    """A table name as on_before_visible sees it, with a new ingest table
+    (`_tmp_` + 32 hex, swapped in at the end of the batch) shown as `_tmp_`."""
+    return "_tmp_" if re.fullmatch(r"_tmp_[0-9a-f]{32}", name) else name

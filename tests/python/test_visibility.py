@@ -7,7 +7,7 @@ from typing import Any, List, Tuple
 
 import pytest
 import sqlalchemy as sa
-from helpers import Batches, int_table, query, read_rows, rows_of, run_ingest
+from helpers import Batches, ingest_name, int_table, query, read_rows, rows_of, run_ingest
 
 from pg_bulk_ingest import Visibility, ingest
 
@@ -51,7 +51,9 @@ def test_on_before_visible_arguments(engine: sa.engine.Engine, schema: str) -> N
     with engine.connect() as conn:
 
         def on_before_visible(c: Any, ingest_table: Any, m: Any) -> None:
-            calls.append((c is conn, isinstance(ingest_table, sa.Table), ingest_table.schema, ingest_table.name, m))
+            calls.append(
+                (c is conn, isinstance(ingest_table, sa.Table), ingest_table.schema, ingest_name(ingest_table.name), m)
+            )
             assert [col.name for col in ingest_table.columns] == ["id", "value"]
 
         ingest(
@@ -60,7 +62,8 @@ def test_on_before_visible_arguments(engine: sa.engine.Engine, schema: str) -> N
             Batches((1, batch_metadata, rows_of(table, [(1, "a")])), (2, None, rows_of(table, [(2, "b")]))),
             on_before_visible=on_before_visible,
         )
-    assert calls == [(True, True, schema, "t", batch_metadata), (True, True, schema, "t", None)]
+    # The new table with a primary key is swapped in by its first batch.
+    assert calls == [(True, True, schema, "_tmp_", batch_metadata), (True, True, schema, "t", None)]
     assert calls[0][4] is batch_metadata
 
 
