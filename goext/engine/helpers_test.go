@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/jackc/pgx/v5"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/engine"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/internal/arrowtest"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/internal/pgtest"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgxconn"
@@ -107,39 +108,8 @@ func (s *source) record(types []arrow.DataType, rows [][]any) arrow.Record {
 		fields[c] = arrow.Field{Name: fmt.Sprint("c", c), Type: dt, Nullable: true}
 		b := array.NewBuilder(s.mem, dt)
 		for _, row := range rows {
-			v := row[c]
-			if v == nil {
-				b.AppendNull()
-				continue
-			}
-			switch b := b.(type) {
-			case *array.Int64Builder:
-				b.Append(int64(v.(int)))
-			case *array.Float64Builder:
-				b.Append(v.(float64))
-			case *array.BooleanBuilder:
-				b.Append(v.(bool))
-			case *array.StringBuilder:
-				b.Append(v.(string))
-			case *array.BinaryBuilder:
-				b.Append(v.([]byte))
-			case *array.Date32Builder:
-				b.Append(arrow.Date32FromTime(v.(time.Time)))
-			case *array.TimestampBuilder:
-				b.Append(arrow.Timestamp(v.(time.Time).UnixMicro()))
-			case *array.FixedSizeBinaryBuilder:
-				b.Append(v.([]byte))
-			case *array.Time64Builder:
-				b.Append(arrow.Time64(v.(time.Duration).Microseconds()))
-			case *array.DurationBuilder:
-				b.Append(arrow.Duration(v.(time.Duration).Microseconds()))
-			case *array.ListBuilder:
-				b.Append(true)
-				for _, f := range v.([]float32) {
-					b.ValueBuilder().(*array.Float32Builder).Append(f)
-				}
-			default:
-				s.t.Fatalf("record: no test builder for %T", b)
+			if err := arrowtest.Append(b, row[c]); err != nil {
+				s.t.Fatal(err)
 			}
 		}
 		arrays[c] = b.NewArray()

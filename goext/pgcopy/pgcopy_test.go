@@ -13,8 +13,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/decimal128"
-	"github.com/apache/arrow/go/v15/arrow/decimal256"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/internal/arrowtest"
 )
 
 // oneColumn builds a one-column record of the Arrow type of the values,
@@ -197,63 +197,8 @@ var uuid16 = &arrow.FixedSizeBinaryType{ByteWidth: 16}
 
 func appendValue(t testing.TB, b array.Builder, v any) {
 	t.Helper()
-	if v == nil {
-		b.AppendNull()
-		return
-	}
-	switch b := b.(type) {
-	case *array.FixedSizeBinaryBuilder:
-		b.Append(v.([]byte))
-	case *array.Time64Builder:
-		b.Append(arrow.Time64(v.(int64)))
-	case *array.Time32Builder:
-		b.Append(arrow.Time32(v.(int64)))
-	case *array.DurationBuilder:
-		b.Append(arrow.Duration(v.(int64)))
-	case *array.Int8Builder:
-		b.Append(int8(v.(int64)))
-	case *array.Float32Builder:
-		b.Append(v.(float32))
-	case *array.Decimal256Builder:
-		b.Append(v.(decimal256.Num))
-	case array.ListLikeBuilder:
-		items := v.([]any)
-		if fb, ok := b.(*array.FixedSizeListBuilder); ok {
-			fb.Append(true)
-		} else {
-			b.(array.VarLenListLikeBuilder).AppendWithSize(true, len(items))
-		}
-		for _, item := range items {
-			appendValue(t, b.ValueBuilder(), item)
-		}
-	case *array.Int64Builder:
-		b.Append(v.(int64))
-	case *array.Int32Builder:
-		b.Append(int32(v.(int64)))
-	case *array.Uint8Builder:
-		b.Append(uint8(v.(uint64)))
-	case *array.Uint64Builder:
-		b.Append(v.(uint64))
-	case *array.Float64Builder:
-		b.Append(v.(float64))
-	case *array.BooleanBuilder:
-		b.Append(v.(bool))
-	case *array.StringBuilder:
-		b.Append(v.(string))
-	case *array.LargeStringBuilder:
-		b.Append(v.(string))
-	case *array.BinaryBuilder:
-		b.Append(v.([]byte))
-	case *array.Date32Builder:
-		b.Append(arrow.Date32(v.(int64)))
-	case *array.Date64Builder:
-		b.Append(arrow.Date64(v.(int64)))
-	case *array.TimestampBuilder:
-		b.Append(arrow.Timestamp(v.(int64)))
-	case *array.Decimal128Builder:
-		b.Append(v.(decimal128.Num))
-	default:
-		t.Fatalf("appendValue: %T", b)
+	if err := arrowtest.Append(b, v); err != nil {
+		t.Fatal(err)
 	}
 }
 
