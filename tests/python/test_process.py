@@ -4,18 +4,14 @@ ingests on separate connections may run in threads at once."""
 
 from __future__ import annotations
 
-import multiprocessing
 import subprocess
 import sys
 import textwrap
 import threading
 from typing import Any, List
 
-import pytest
 import sqlalchemy as sa
 from helpers import int_table, query, rows_of, run_ingest
-
-import pg_bulk_ingest
 
 
 def _child_ingest(url: str, schema: str, queue: Any) -> None:
