@@ -56,9 +56,31 @@ type Answer struct {
 }
 
 // HostError is a failure reported by the host in answer to a request.
-type HostError struct{ Message string }
+type HostError struct {
+	Message string
+	State   string // the server's SQLSTATE when the host's error came from it
+	// Seq counts the host's failures in the session, from 1: the host
+	// keeps its exceptions, and the final answer names the one to raise.
+	Seq int
+}
 
 func (e *HostError) Error() string { return e.Message }
+
+// SQLState lets the engine recover from server errors it expects.
+func (e *HostError) SQLState() string { return e.State }
+
+// ParseHostError reads the host's report of a failure: JSON with its
+// message and, when the server raised it, its SQLSTATE.
+func ParseHostError(doc []byte) *HostError {
+	var e struct {
+		Message  string `json:"message"`
+		SQLState string `json:"sqlstate"`
+	}
+	if err := json.Unmarshal(doc, &e); err != nil {
+		return &HostError{Message: string(doc)}
+	}
+	return &HostError{Message: e.Message, State: e.SQLState}
+}
 
 // Session is one ingest run for the host.
 type Session struct {
@@ -68,6 +90,7 @@ type Session struct {
 	closed   <-chan struct{} // closed by Close
 	waiting  bool            // a request is out and not yet answered
 	ended    bool
+	failures int // host errors so far
 }
 
 // Start parses the request document and starts the engine.
@@ -97,7 +120,7 @@ func (s *Session) run(ctx context.Context, req *spec.Request) {
 		var located *engine.BatchError
 		done.JSON = mustJSON(map[string]any{
 			"error":   err.Error(),
-			"host":    isHostError(err),
+			"host":    hostFailure(err),
 			"located": errors.As(err, &located), // the message names where in the batch
 		})
 	}
@@ -107,15 +130,23 @@ func (s *Session) run(ctx context.Context, req *spec.Request) {
 	}
 }
 
-func isHostError(err error) bool {
+// hostFailure is the Seq of the host error that caused err, 0 if none.
+func hostFailure(err error) int {
 	var he *HostError
-	return errors.As(err, &he)
+	if errors.As(err, &he) {
+		return he.Seq
+	}
+	return 0
 }
 
 // Step answers the outstanding request, if any, and returns the next one.
 func (s *Session) Step(a Answer) Request {
 	if s.ended {
 		return Request{Op: OpDone, JSON: mustJSON(map[string]any{"error": "the session has ended"})}
+	}
+	if he, ok := a.Err.(*HostError); ok {
+		s.failures++
+		he.Seq = s.failures
 	}
 	if s.waiting {
 		s.answers <- a

@@ -133,7 +133,7 @@ func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema 
 			a.Record = rec
 		}
 	case C.PBI_HOST_ERROR:
-		a.Err = &bridge.HostError{Message: C.GoStringN(doc, C.int(n))}
+		a.Err = bridge.ParseHostError(C.GoBytes(unsafe.Pointer(doc), C.int(n)))
 	case C.PBI_NO_ANSWER:
 	default:
 		a.Err = errors.New("unknown answer status")

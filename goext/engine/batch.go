@@ -17,14 +17,14 @@ import (
 type batchRun struct {
 	*run
 	number  int
-	staging map[int]string // upsert staging table per table index
-	ingest  map[int]string // new ingest table per table index, when swapping
-	rows    map[int]int    // rows received per table index
-	pending *Chunk         // a chunk read past the end of the COPY it ended
+	staging map[int]string      // upsert staging table per table index
+	ingest  map[int]ingestTable // new ingest table per table index, when swapping
+	rows    map[int]int         // rows received per table index
+	pending *Chunk              // a chunk read past the end of the COPY it ended
 }
 
 func (r *run) batch(ctx context.Context, number int, b *Batch) error {
-	br := &batchRun{run: r, number: number, staging: map[int]string{}, ingest: map[int]string{}, rows: map[int]int{}}
+	br := &batchRun{run: r, number: number, staging: map[int]string{}, ingest: map[int]ingestTable{}, rows: map[int]int{}}
 	for i, t := range r.tables {
 		if err := br.firstBatch(ctx, i, t); err != nil {
 			return err
@@ -37,7 +37,7 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	for i, t := range r.tables {
 		if name, ok := br.staging[i]; ok {
 			r.log.Info("Copying from batch table to target table")
-			if err := r.conn.Exec(ctx, pgsql.Upsert(t.spec, br.target(i), name)); err != nil {
+			if err := br.upsert(ctx, i, name); err != nil {
 				return fmt.Errorf("batch %d: upserting into %s: %w", number, t, err)
 			}
 			r.log.Info("Copying from batch table to target table complete")
@@ -156,12 +156,36 @@ func encoderFor(cols []pgcopy.Column, rec arrow.Record) (rowEncoder, bool, error
 	return rows, false, nil
 }
 
+// ingestTable is a new table built in a batch to be swapped in for the
+// live one.
+type ingestTable struct {
+	name       string
+	hasOldRows bool // the live table's rows were copied into it
+}
+
 // target is the name of the table that table i's rows go into.
 func (br *batchRun) target(i int) string {
-	if name, ok := br.ingest[i]; ok {
-		return name
+	if it, ok := br.ingest[i]; ok {
+		return it.name
 	}
 	return br.tables[i].spec.Name
+}
+
+// upsert moves table i's staged rows into the table they go into. Keys
+// sent twice in a batch are rare, so the live table is first tried
+// without sorting the rows to keep the last of each key; an ingest table
+// holding the old rows loses those the batch replaces, and gets its key
+// once they are in.
+func (br *batchRun) upsert(ctx context.Context, i int, staging string) error {
+	t := br.tables[i]
+	if it, ok := br.ingest[i]; ok {
+		if err := br.conn.Exec(ctx, pgsql.DeleteStagedKeys(t.spec, it.name, staging)); err != nil {
+			return err
+		}
+		return br.conn.Exec(ctx, pgsql.InsertStaged(t.spec, it.name, staging))
+	}
+	return br.retrying(ctx, pgsql.Upsert(t.spec, t.spec.Name, staging, false), sqlStateCardinalityViolation,
+		pgsql.Upsert(t.spec, t.spec.Name, staging, true))
 }
 
 // startTable does the work due before a table's first rows of the batch.
@@ -174,6 +198,9 @@ func (br *batchRun) startTable(ctx context.Context, i int) error {
 		return nil
 	}
 	br.log.Info("Ingesting with upsert")
+	if it, ok := br.ingest[i]; ok && !it.hasOldRows {
+		return nil // COPY straight in: addConstraints keeps the last row of each key
+	}
 	name := relationName()
 	if err := br.conn.Exec(ctx, pgsql.CreateStaging(t.spec, name)); err != nil {
 		return fmt.Errorf("creating the batch table for %s: %w", t, err)

@@ -262,7 +262,7 @@ func TestHighWatermark(t *testing.T) {
 			tables := []spec.Table{kv(e.schema, "first", false), kv(e.schema, "second", false)}
 			e.exec(pgsql.CreateSchema(e.schema))
 			for _, tb := range tables {
-				e.exec(pgsql.CreateTable(&tb, tb.Name))
+				e.exec(pgsql.CreateMissingTable(&tb))
 			}
 			if c.comment != nil {
 				e.exec(`COMMENT ON TABLE ` + pgsql.Qualified(e.schema, "first") + ` IS '` + strings.ReplaceAll(*c.comment, "'", "''") + `'`)

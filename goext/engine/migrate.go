@@ -60,21 +60,40 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	}
 	br.log.Info("Ingesting via new ingest table")
 	name := relationName()
-	if err := br.conn.Exec(ctx, pgsql.CreateTable(t.spec, name)); err != nil {
+	// Without upsert the rows go in as sent, and the server names the row
+	// of a duplicate key: the constraints are there from the start.
+	if err := br.conn.Exec(ctx, pgsql.CreateIngestTable(t.spec, name, !t.upsert)); err != nil {
 		return fmt.Errorf("creating the ingest table for %s: %w", t, err)
 	}
-	if br.opts.Delete == spec.DeleteOff {
-		if common := commonColumns(t.spec, live); len(common) > 0 {
-			if err := br.conn.Exec(ctx, pgsql.CopyColumns(t.spec.Schema, t.spec.Name, name, common)); err != nil {
-				return fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
-			}
+	keep, err := br.keepsRows(ctx, t, live)
+	if err != nil {
+		return err
+	}
+	if keep {
+		if err := br.conn.Exec(ctx, pgsql.CopyColumns(t.spec.Schema, t.spec.Name, name, commonColumns(t.spec, live))); err != nil {
+			return fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
 		}
 	}
 	if live, err = br.readLive(ctx, t.spec.Schema, name); err != nil {
 		return err
 	}
-	br.ingest[i] = name
+	br.ingest[i] = ingestTable{name: name, hasOldRows: keep}
 	return t.useColumns(live)
+}
+
+// keepsRows answers whether the rows of the live table go into its new
+// ingest table: when not deleting, it has columns in common with the
+// wanted table, and it has rows.
+func (br *batchRun) keepsRows(ctx context.Context, t *table, live []liveColumn) (bool, error) {
+	if br.opts.Delete != spec.DeleteOff || len(commonColumns(t.spec, live)) == 0 {
+		return false, nil
+	}
+	rows, err := br.conn.Query(ctx, pgsql.HasRows(t.spec.Schema, t.spec.Name))
+	if err != nil {
+		return false, fmt.Errorf("looking for rows in %s: %w", t, err)
+	}
+	has, _ := rows[0][0].(bool)
+	return has, nil
 }
 
 // commonColumns names the wanted columns that the live table has too.
@@ -288,17 +307,22 @@ func (r *run) probeTypes(ctx context.Context, tables []*table) error {
 }
 
 // finishIngestTables readies each new ingest table of the batch once its
-// rows are in: the wanted indexes under fresh names, and the live table's
-// SELECT grants.
+// rows are in: its primary key and unique constraints, the wanted indexes
+// under fresh names, and the live table's SELECT grants.
 func (br *batchRun) finishIngestTables(ctx context.Context) error {
 	for i, t := range br.tables {
 		br.log.Info("Creating indexes for %s.%s", t.spec.Schema, t.spec.Name)
-		name, ok := br.ingest[i]
+		it, ok := br.ingest[i]
 		if !ok {
 			continue
 		}
+		if t.upsert {
+			if err := br.addConstraints(ctx, t, it); err != nil {
+				return err
+			}
+		}
 		for _, ix := range t.spec.Indexes {
-			create := pgsql.CreateIndex(t.spec.Schema, name, relationName(), ix)
+			create := pgsql.CreateIndex(t.spec.Schema, it.name, relationName(), ix)
 			br.log.Info("Creating index %s", create)
 			if err := br.conn.Exec(ctx, create); err != nil {
 				return fmt.Errorf("creating an index on the ingest table of %s: %w", t, err)
@@ -314,8 +338,34 @@ func (br *batchRun) finishIngestTables(ctx context.Context) error {
 			return err
 		}
 		if len(grantees) > 0 {
-			if err := br.conn.Exec(ctx, pgsql.GrantSelect(pgsql.Qualified(t.spec.Schema, name), grantees)); err != nil {
+			if err := br.conn.Exec(ctx, pgsql.GrantSelect(pgsql.Qualified(t.spec.Schema, it.name), grantees)); err != nil {
 				return fmt.Errorf("copying the privileges of %s: %w", t, err)
+			}
+		}
+	}
+	return nil
+}
+
+// addConstraints adds the primary key and unique constraints to the
+// ingest table of an upsert. One that only the batch's COPYs filled holds
+// every row sent, so a key may be there more than once: the key is tried
+// first, and on a duplicate the last row of each key is kept and it is
+// added again.
+func (br *batchRun) addConstraints(ctx context.Context, t *table, it ingestTable) error {
+	add := pgsql.AddPrimaryKey(t.spec, it.name)
+	var err error
+	if it.hasOldRows {
+		err = br.conn.Exec(ctx, add)
+	} else {
+		err = br.retrying(ctx, add, sqlStateUniqueViolation, pgsql.DeleteDuplicateKeys(t.spec, it.name), add)
+	}
+	if err != nil {
+		return fmt.Errorf("adding the primary key of %s: %w", t, err)
+	}
+	for _, c := range t.spec.Columns {
+		if c.Unique {
+			if err := br.conn.Exec(ctx, pgsql.AddUnique(t.spec.Schema, it.name, c.Name)); err != nil {
+				return fmt.Errorf("adding the unique constraint of %s column %s: %w", t, pgsql.Ident(c.Name), err)
 			}
 		}
 	}

@@ -29,12 +29,12 @@ type view struct {
 func (br *batchRun) swapIngestTables(ctx context.Context) error {
 	br.log.Info("Renaming tables if necessary")
 	for i, t := range br.tables {
-		name, ok := br.ingest[i]
+		it, ok := br.ingest[i]
 		if !ok {
 			continue
 		}
 		err := br.conn.Force(ctx, func(ctx context.Context) error {
-			return br.swap(ctx, t.spec.Schema, t.spec.Name, name)
+			return br.swap(ctx, t.spec.Schema, t.spec.Name, it.name)
 		})
 		if err != nil {
 			return fmt.Errorf("swapping the ingest table of %s in: %w", t, err)

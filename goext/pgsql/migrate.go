@@ -167,3 +167,8 @@ func DropLiveTable(schema, name string) string {
 func RenameTable(schema, from, to string) string {
 	return "ALTER TABLE " + Qualified(schema, from) + " RENAME TO " + Ident(to)
 }
+
+// HasRows answers whether schema.table has any row.
+func HasRows(schema, table string) string {
+	return "SELECT EXISTS (SELECT FROM " + Qualified(schema, table) + ")"
+}

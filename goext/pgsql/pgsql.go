@@ -32,8 +32,9 @@ func CreateSchema(schema string) string {
 	return "CREATE SCHEMA IF NOT EXISTS " + Ident(schema)
 }
 
-// columnDefs renders the column list of a CREATE TABLE.
-func columnDefs(t *spec.Table, withPrimaryKey bool) string {
+// columnDefs renders the column list of a CREATE TABLE: names, types,
+// nullability, and single-column unique constraints when unique is set.
+func columnDefs(t *spec.Table, unique bool) string {
 	var b strings.Builder
 	for i, c := range t.Columns {
 		if i > 0 {
@@ -45,27 +46,41 @@ func columnDefs(t *spec.Table, withPrimaryKey bool) string {
 		if !c.Nullable {
 			b.WriteString(" NOT NULL")
 		}
-		if c.Unique {
+		if unique && c.Unique {
 			b.WriteString(" UNIQUE")
 		}
 	}
-	if pk := t.PrimaryKey(); withPrimaryKey && len(pk) > 0 {
-		b.WriteString(", PRIMARY KEY (" + IdentList(pk) + ")")
-	}
 	return b.String()
-}
-
-// CreateTable creates the wanted table (columns, nullability, unique and
-// primary key) under the given name unless it exists.
-func CreateTable(t *spec.Table, name string) string {
-	return "CREATE TABLE IF NOT EXISTS " + Qualified(t.Schema, name) + " (" + columnDefs(t, true) + ")"
 }
 
 // CreateMissingTable creates the wanted table unless it exists, as
 // upstream does: columns, nullability and unique only. Its first batch
 // then finds the primary key and indexes missing, and rebuilds it.
 func CreateMissingTable(t *spec.Table) string {
-	return "CREATE TABLE IF NOT EXISTS " + Qualified(t.Schema, t.Name) + " (" + columnDefs(t, false) + ")"
+	return "CREATE TABLE IF NOT EXISTS " + Qualified(t.Schema, t.Name) + " (" + columnDefs(t, true) + ")"
+}
+
+// CreateIngestTable creates the new table that a rebuild fills, with its
+// primary key and unique constraints when constraints is set, else with
+// columns and nullability only: an upsert adds those once its rows are in
+// (AddPrimaryKey, AddUnique), as building an index from the sorted rows
+// costs several times less than maintaining it row by row.
+func CreateIngestTable(t *spec.Table, name string, constraints bool) string {
+	defs := columnDefs(t, constraints)
+	if pk := t.PrimaryKey(); constraints && len(pk) > 0 {
+		defs += ", PRIMARY KEY (" + IdentList(pk) + ")"
+	}
+	return "CREATE TABLE " + Qualified(t.Schema, name) + " (" + defs + ")"
+}
+
+// AddPrimaryKey adds the wanted primary key to schema.table.
+func AddPrimaryKey(t *spec.Table, table string) string {
+	return "ALTER TABLE " + Qualified(t.Schema, table) + " ADD PRIMARY KEY (" + IdentList(t.PrimaryKey()) + ")"
+}
+
+// AddUnique adds a unique constraint on one column of schema.table.
+func AddUnique(schema, table, column string) string {
+	return "ALTER TABLE " + Qualified(schema, table) + " ADD UNIQUE (" + Ident(column) + ")"
 }
 
 // CreateStaging creates a per-batch staging table with the wanted columns
@@ -116,21 +131,76 @@ func copyFrom(schema, table string, columns []string, format string) string {
 	return "COPY " + target + " (" + IdentList(columns) + ") FROM STDIN (FORMAT " + format + ")"
 }
 
-// Upsert moves the staging rows into the table, keeping the last row of
-// each key (COPY appends, so the highest ctid is the last one sent) and
-// replacing every column of rows whose key already exists.
-func Upsert(t *spec.Table, table, staging string) string {
+// Upsert moves the staging rows into the table, replacing every column
+// of rows whose key exists already unless the stored row is identical
+// byte for byte (the record image operator *=, which tells 1.0 from 1.00
+// and works for types without equality, such as json): an unchanged row
+// is not rewritten. With dedupe, only the last row of each key is taken
+// (COPY appends, so the highest ctid is the last one sent); without it,
+// a key sent twice fails with cardinality_violation (SQLSTATE 21000),
+// sparing the sort when keys are unique.
+func Upsert(t *spec.Table, table, staging string, dedupe bool) string {
 	cols := IdentList(t.ColumnNames())
 	pk := IdentList(t.PrimaryKey())
-	sets := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		sets[i] = Ident(c.Name) + " = EXCLUDED." + Ident(c.Name)
+	var sets []string
+	for _, c := range t.Columns {
+		if !c.PrimaryKey {
+			sets = append(sets, Ident(c.Name)+" = EXCLUDED."+Ident(c.Name))
+		}
 	}
-	return "INSERT INTO " + Qualified(t.Schema, table) + " (" + cols + ")" +
-		" SELECT DISTINCT ON (" + pk + ") " + cols + " FROM " + Ident(staging) +
-		" ORDER BY " + pk + ", ctid DESC" +
-		" ON CONFLICT (" + pk + ") DO UPDATE SET " + strings.Join(sets, ", ")
+	action := "DO NOTHING" // every column is in the key: nothing to replace
+	if len(sets) > 0 {
+		action = "DO UPDATE SET " + strings.Join(sets, ", ") +
+			" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)"
+	}
+	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + cols + ") " + stagedRows(t, staging, dedupe) +
+		" ON CONFLICT (" + pk + ") " + action
 }
+
+// stagedRows selects the rows of a staging table, only the last of each
+// key with dedupe.
+func stagedRows(t *spec.Table, staging string, dedupe bool) string {
+	cols := IdentList(t.ColumnNames())
+	if !dedupe {
+		return "SELECT " + cols + " FROM " + Ident(staging)
+	}
+	pk := IdentList(t.PrimaryKey())
+	return "SELECT DISTINCT ON (" + pk + ") " + cols + " FROM " + Ident(staging) + " ORDER BY " + pk + ", ctid DESC"
+}
+
+// DeleteStagedKeys deletes from schema.table, a new ingest table holding
+// the old table's rows, those whose key the staging table has: the batch
+// replaces them.
+func DeleteStagedKeys(t *spec.Table, table, staging string) string {
+	var on []string
+	for _, k := range t.PrimaryKey() {
+		on = append(on, "t."+Ident(k)+" = s."+Ident(k))
+	}
+	return "DELETE FROM " + Qualified(t.Schema, table) + " AS t USING " + Ident(staging) + " AS s WHERE " + strings.Join(on, " AND ")
+}
+
+// InsertStaged appends the last staged row of each key to schema.table.
+func InsertStaged(t *spec.Table, table, staging string) string {
+	return "INSERT INTO " + Qualified(t.Schema, table) + " (" + IdentList(t.ColumnNames()) + ") " + stagedRows(t, staging, true)
+}
+
+// DeleteDuplicateKeys keeps, of the rows of schema.table sharing a key,
+// the last one appended: the upsert of a table loaded by COPY alone,
+// whose physical order is the order the rows were sent in.
+func DeleteDuplicateKeys(t *spec.Table, table string) string {
+	pk := IdentList(t.PrimaryKey())
+	return "DELETE FROM " + Qualified(t.Schema, table) + " WHERE ctid IN (SELECT ctid FROM (SELECT ctid, " +
+		"pg_catalog.row_number() OVER (PARTITION BY " + pk + " ORDER BY ctid DESC) AS n FROM " +
+		Qualified(t.Schema, table) + ") AS d WHERE n > 1)"
+}
+
+// Savepoint, RollbackTo and Release manage the savepoint that lets a
+// cheap attempt fail and be retried the careful way.
+const (
+	Savepoint  = `SAVEPOINT "pg_bulk_ingest"`
+	RollbackTo = `ROLLBACK TO SAVEPOINT "pg_bulk_ingest"`
+	Release    = `RELEASE SAVEPOINT "pg_bulk_ingest"`
+)
 
 // DropTable drops a table of this session.
 func DropTable(name string) string {

@@ -48,14 +48,20 @@ func TestStatements(t *testing.T) {
 	}}
 	cases := []struct{ got, want string }{
 		{CreateSchema(`a"b`), `CREATE SCHEMA IF NOT EXISTS "a""b"`},
-		{CreateTable(tbl, "t"), `CREATE TABLE IF NOT EXISTS "s"."t" ("id" INTEGER NOT NULL, "v" VARCHAR(3) UNIQUE, PRIMARY KEY ("id"))`},
+		{CreateMissingTable(tbl), `CREATE TABLE IF NOT EXISTS "s"."t" ("id" INTEGER NOT NULL, "v" VARCHAR(3) UNIQUE)`},
+		{CreateIngestTable(tbl, "_tmp_x", false), `CREATE TABLE "s"."_tmp_x" ("id" INTEGER NOT NULL, "v" VARCHAR(3))`},
+		{CreateIngestTable(tbl, "_tmp_x", true), `CREATE TABLE "s"."_tmp_x" ("id" INTEGER NOT NULL, "v" VARCHAR(3) UNIQUE, PRIMARY KEY ("id"))`},
+		{AddPrimaryKey(tbl, "_tmp_x"), `ALTER TABLE "s"."_tmp_x" ADD PRIMARY KEY ("id")`},
+		{AddUnique("s", "_tmp_x", "v"), `ALTER TABLE "s"."_tmp_x" ADD UNIQUE ("v")`},
 		{CreateStaging(tbl, "_tmp_x"), `CREATE TEMPORARY TABLE "_tmp_x" ("id" INTEGER, "v" VARCHAR(3)) ON COMMIT DROP`},
 		{CreateIndex("s", "t", "i", spec.Index{Columns: []string{"v", "id"}, Unique: true, Using: "GIN", Include: []string{"x"}}),
 			`CREATE UNIQUE INDEX "i" ON "s"."t" USING "gin" ("v", "id") INCLUDE ("x")`},
 		{CopyBinary("s", "t", []string{"id", "v"}), `COPY "s"."t" ("id", "v") FROM STDIN (FORMAT binary)`},
 		{CopyBinary("", "_tmp_x", []string{"id"}), `COPY "_tmp_x" ("id") FROM STDIN (FORMAT binary)`},
 		{CopyText("s", "t", []string{"id", "v"}), `COPY "s"."t" ("id", "v") FROM STDIN (FORMAT text)`},
-		{Upsert(tbl, "t", "_tmp_x"), `INSERT INTO "s"."t" ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", "v" = EXCLUDED."v"`},
+		{Upsert(tbl, "t", "_tmp_x", true), `INSERT INTO "s"."t" AS t ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
+		{Upsert(tbl, "t", "_tmp_x", false), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM "_tmp_x" ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
+		{Upsert(&spec.Table{Schema: "s", Name: "k", Columns: tbl.Columns[:1]}, "k", "_tmp_x", false), `INSERT INTO "s"."k" AS t ("id") SELECT "id" FROM "_tmp_x" ON CONFLICT ("id") DO NOTHING`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -85,7 +91,7 @@ func TestQuotingOnServer(t *testing.T) {
 	}
 	exec(CreateSchema(schema))
 	exec(CreateSchema(schema)) // IF NOT EXISTS
-	exec(CreateTable(tbl, tableName))
+	exec(CreateIngestTable(tbl, tableName, true))
 	exec(CreateIndex(schema, tableName, `ix "1" . % $1`, tbl.Indexes[0]))
 
 	var exists bool
@@ -147,8 +153,24 @@ func TestQuotingOnServer(t *testing.T) {
 		vals[i] = "v" + cols[i]
 	}
 	exec(`INSERT INTO `+Ident(`stage "x" %`)+` (`+IdentList(cols)+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...)
-	exec(Upsert(tbl, tableName, `stage "x" %`))
-	exec(Upsert(tbl, tableName, `stage "x" %`)) // conflicts, updates
+	exec(Upsert(tbl, tableName, `stage "x" %`, false))
+	exec(Upsert(tbl, tableName, `stage "x" %`, true)) // conflicts
+	// An ingest table's statements: rows appended twice, the duplicate
+	// deleted, the key added, the staged keys deleted.
+	ingest := tableName + " ingest"
+	exec(CreateIngestTable(tbl, ingest, false))
+	exec(InsertStaged(tbl, ingest, `stage "x" %`))
+	exec(InsertStaged(tbl, ingest, `stage "x" %`))
+	exec(DeleteDuplicateKeys(tbl, ingest))
+	exec(AddPrimaryKey(tbl, ingest))
+	exec(AddUnique(schema, ingest, cols[1]))
+	for _, want := range []bool{true, false} {
+		var has bool
+		if err := conn.QueryRow(ctx, HasRows(schema, ingest)).Scan(&has); err != nil || has != want {
+			t.Fatalf("HasRows = %v (%v), want %v", has, err, want)
+		}
+		exec(DeleteStagedKeys(tbl, ingest, `stage "x" %`))
+	}
 	exec("COMMIT")
 	var back []any
 	r, err := conn.Query(ctx, "SELECT "+IdentList(cols)+" FROM "+Qualified(schema, tableName))

@@ -64,7 +64,10 @@ class Session:
         self.force: Any = None  # the open get_pg_force_execute context, during a swap
         self.logger = logger
         self.chunk_rows = max(1, min(CHUNK_ROWS, max_rows_per_table_buffer))
-        self.error: Optional[BaseException] = None  # the first exception on our side
+        # Every exception reported to the engine, in order: the engine
+        # recovers from some (a savepoint's attempt) and names the one that
+        # ended the ingest by its position, from 1.
+        self.errors: List[BaseException] = []
         self.batch_iter: Optional[Iterator[Any]] = None
         self.batch_hwm: Any = None
         self.batch_metadata: Any = None
@@ -95,12 +98,14 @@ class Session:
     def _finish(self, done: Request) -> None:
         if done.doc is None:
             return
-        if self.error is None:
+        failure = done.doc.get("host") or 0
+        if not failure:
             raise IngestError(done.doc["error"])
-        if done.doc.get("located") and hasattr(self.error, "add_note"):
+        error = self.errors[failure - 1]
+        if done.doc.get("located") and hasattr(error, "add_note"):
             # The driver's own exception, told where in the batch it arose.
-            self.error.add_note(done.doc["error"])
-        raise self.error
+            error.add_note(done.doc["error"])
+        raise error
 
     def _step(
         self, status: int, doc: bytes = b"", record: Optional[Tuple[Any, Any]] = None
@@ -115,16 +120,19 @@ class Session:
     def _ok(self) -> Request:
         return self._step(OK)
 
-    def _fail(self, e: BaseException) -> Request:
-        if self.error is None:
-            self.error = e
-        message = f"{type(e).__name__}: {e}"
+    def _fail(self, e: BaseException, message: Optional[str] = None) -> Request:
+        """Reports e to the engine, by default as its type and text."""
+        self.errors.append(e)
+        if message is None:
+            message = f"{type(e).__name__}: {e}"
         # psycopg 3 keeps the server's CONTEXT (the COPY line that failed)
         # out of str(e); the engine reads the row from it.
         context = getattr(getattr(e, "diag", None), "context", None)
         if context and context not in message:
             message += f"\nCONTEXT:  {context}"
-        return self._step(HOST_ERROR, message.encode())
+        # psycopg2 names the SQLSTATE pgcode, psycopg 3 sqlstate.
+        state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        return self._step(HOST_ERROR, json.dumps({"message": message, "sqlstate": state}).encode())
 
     def _handle_request(self, req: Request) -> Request:
         """Answers req and returns the next request."""
@@ -167,7 +175,7 @@ class Session:
         except BaseException as e:  # noqa: B036
             if end and "error" in end[0].doc:
                 # Go aborted the COPY and reports its own error.
-                return self._step(HOST_ERROR, str(e).encode())
+                return self._fail(e, str(e))
             # The driver or server ended it: answer the request in flight.
             return self._fail(e)
         return self._ok()
