@@ -115,6 +115,38 @@ def test_exception_from_calling_batches(engine: sa.engine.Engine, schema: str) -
     assert info.value is error
 
 
+@pytest.mark.parametrize("new_table", [True, False])
+def test_exception_after_a_repeated_key_is_the_users(engine: sa.engine.Engine, schema: str, new_table: bool) -> None:
+    """A key sent twice makes the engine's first, cheaper upsert attempt
+    fail on the server and be retried under a savepoint: the batch still
+    takes the last row of the key, and an exception raised later in the
+    same batch is the one that reaches the caller, not the server's."""
+    table = make_table(schema)
+    if not new_table:
+        with engine.connect() as conn:
+            ingest(conn, table.metadata, lambda hwm: [("hwm-0", None, [(table, good(1))])])
+    error = Boom("after the duplicate")
+
+    def on_before_visible(conn: Any, ingest_table: sa.Table, metadata: Any) -> None:
+        rows = conn.execute(sa.select(ingest_table.c.id, ingest_table.c.text_col).order_by("id")).fetchall()
+        assert [tuple(r) for r in rows] == [(1, "last"), (2, "text 2")]
+        if metadata == "fail":
+            raise error
+
+    def batches(high_watermark: Any) -> Iterator[Any]:
+        rows = [(table, good(1)), (table, good(2)), (table, (1, 1, 1, "v1", "last"))]
+        yield "hwm-1", "ok", rows
+        yield "hwm-2", "fail", rows
+
+    with engine.connect() as conn:
+        with pytest.raises(Boom) as info:
+            ingest(conn, table.metadata, batches, on_before_visible=on_before_visible)
+        assert connection_works(conn)
+    assert info.value is error
+    assert [(r[0], r[4]) for r in read_rows(engine, table, order_by=["id"])] == [(1, "last"), (2, "text 2")]
+    assert stored_high_watermark(engine, schema, "t") == "hwm-1"
+
+
 @pytest.mark.parametrize("upsert", [Upsert.IF_PRIMARY_KEY, Upsert.OFF])
 def test_exception_from_on_before_visible(engine: sa.engine.Engine, schema: str, upsert: str) -> None:
     table = make_table(schema)
