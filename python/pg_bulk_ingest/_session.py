@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from ._arrow import TableConverter
 from ._chunks import chunks
 from ._constants import HighWatermark
+from ._copy import BackgroundCopy
 from ._drivers import Driver
 from ._errors import IngestError
 from ._native import ffi, lib
@@ -169,31 +170,29 @@ class Session:
     def _copy(self, req: Request) -> Request:
         """Runs a COPY whose data Go sends as COPY_DATA requests, answering
         the requests that come between them, until COPY_END."""
-        end: List[Request] = []
+        copy = BackgroundCopy(self.driver, req.doc["sql"])
         try:
-            self.driver.copy(req.doc["sql"], self._copy_data(end))
-        except BaseException as e:  # noqa: B036
-            if end and "error" in end[0].doc:
+            req = self._ok()  # answers COPY_BEGIN
+            while req.op not in (COPY_END, DONE):
+                if req.op == COPY_DATA:
+                    assert req.data is not None
+                    copy.write(req.data)
+                    req = self._ok()
+                else:
+                    req = self._handle_request(req)
+            if req.op == COPY_END and "error" in req.doc:
                 # Go aborted the COPY and reports its own error.
-                return self._fail(e, str(e))
-            # The driver or server ended it: answer the request in flight.
+                error = IngestError(req.doc["error"])
+                copy.abort(error)
+                return self._fail(error, str(error))
+            if req.op == COPY_END:
+                copy.finish()
+                return self._ok()
+            copy.abort(IngestError("the engine stopped during a COPY"))
+            return req
+        except BaseException as e:  # noqa: B036 - the driver or server ended the COPY, or Ctrl-C
+            copy.abort(IngestError("the COPY was interrupted"))
             return self._fail(e)
-        return self._ok()
-
-    def _copy_data(self, end: List[Request]) -> Iterator[bytes]:
-        req = self._ok()  # answers COPY_BEGIN
-        while req.op != COPY_END:
-            if req.op == COPY_DATA:
-                assert req.data is not None
-                yield req.data
-                req = self._ok()
-            elif req.op == DONE:
-                raise IngestError("the engine stopped during a COPY")
-            else:
-                req = self._handle_request(req)
-        end.append(req)
-        if "error" in req.doc:
-            raise IngestError(req.doc["error"])
 
     # --- the source --------------------------------------------------
 
