@@ -223,6 +223,7 @@ type copyStream struct {
 	buf     []byte
 	off     int
 	started bool
+	drained bool // the source has no more chunks in the batch
 	done    bool
 	count   int   // rows of this COPY
 	bytes   int64 // encoded so far
@@ -242,7 +243,9 @@ type sentChunk struct {
 // most (socket buffers); older chunks are released.
 const keepBytes = 8 << 20
 
-// fill encodes the next piece of the stream into buf.
+// fill encodes the next piece of the stream into buf. The chunk is
+// encoded while the source produces the one after it: with the bridge,
+// Python builds the next chunk while Go encodes this one.
 func (s *copyStream) fill() error {
 	s.buf, s.off = s.buf[:0], 0
 	if !s.started {
@@ -253,21 +256,10 @@ func (s *copyStream) fill() error {
 	}
 	c, enc := s.next, s.nextEnc
 	s.next, s.nextEnc = nil, nil
-	if c == nil {
+	if c == nil && !s.drained {
 		var err error
-		if c, err = s.br.src.NextChunk(s.ctx); err != nil {
+		if c, enc, err = s.read(); err != nil {
 			return err
-		}
-		if c != nil && c.Table == s.table {
-			t := s.br.tables[s.table]
-			var binary bool
-			if enc, binary, err = encoderFor(t.columns, c.Record); err != nil {
-				c.Record.Release()
-				return fmt.Errorf("batch %d: table %s: %w", s.br.number, t, err)
-			}
-			if binary != s.binary {
-				enc = nil // the next COPY takes it, in its format
-			}
 		}
 	}
 	if enc == nil { // no chunk, or one of another table or format
@@ -279,40 +271,73 @@ func (s *copyStream) fill() error {
 		return nil
 	}
 	first := s.br.rows[s.table]
-	if err := s.encode(c, enc); err != nil {
+	encoded := make(chan error, 1)
+	go func() { encoded <- s.encode(c, enc, first) }()
+	next, nextEnc, readErr := s.read()
+	if err := <-encoded; err != nil {
 		c.Record.Release()
+		if next != nil {
+			next.Record.Release()
+		}
 		return err
 	}
+	s.next, s.nextEnc = next, nextEnc
+	s.account(int(c.Record.NumRows()))
 	s.bytes += int64(len(s.buf))
 	s.recent = append(s.recent, sentChunk{rec: c.Record, first: first, end: s.bytes})
 	for len(s.recent) > 1 && s.bytes-s.recent[0].end > keepBytes {
 		s.recent[0].rec.Release()
 		s.recent = s.recent[1:]
 	}
-	return nil
+	return readErr
 }
 
-func (s *copyStream) encode(c *Chunk, enc rowEncoder) error {
+// read takes the source's next chunk and, when it continues this COPY
+// (same table, same format), its encoder.
+func (s *copyStream) read() (*Chunk, rowEncoder, error) {
+	c, err := s.br.src.NextChunk(s.ctx)
+	s.drained = c == nil && err == nil
+	if err != nil || c == nil || c.Table != s.table {
+		return c, nil, err
+	}
 	t := s.br.tables[s.table]
-	base := s.br.rows[s.table]
+	enc, binary, err := encoderFor(t.columns, c.Record)
+	if err != nil {
+		c.Record.Release()
+		return nil, nil, fmt.Errorf("batch %d: table %s: %w", s.br.number, t, err)
+	}
+	if binary != s.binary {
+		enc = nil // the next COPY takes it, in its format
+	}
+	return c, enc, nil
+}
+
+// encode appends the rows of c to buf; first is the table's rows in the
+// batch before c, for messages. It runs beside the source's production
+// of the next chunk, so it touches nothing else.
+func (s *copyStream) encode(c *Chunk, enc rowEncoder, first int) error {
 	n := int(c.Record.NumRows())
 	var err error
 	for i := 0; i < n; i++ {
 		if s.buf, err = enc.Append(s.buf, i); err != nil {
 			var ve *pgcopy.ValueError
 			if errors.As(err, &ve) {
-				ve.Row += base
+				ve.Row += first
 			}
-			return &BatchError{Batch: s.br.number, Table: t.String(), Err: err}
+			return &BatchError{Batch: s.br.number, Table: s.br.tables[s.table].String(), Err: err}
 		}
 	}
-	s.br.rows[s.table] = base + n
+	return nil
+}
+
+// account counts n rows encoded and logs upstream's progress lines.
+func (s *copyStream) account(n int) {
+	s.br.rows[s.table] += n
 	before := s.count
 	s.count += n
 	for _, mark := range progressMarks(before, s.count) {
 		s.br.log.Info("Ingested %s rows...", strconv.Itoa(mark))
 	}
-	return nil
 }
 
 // release drops the chunks the stream holds.
