@@ -1,0 +1,299 @@
+"""The benchmark suite's report: per-scenario tables (text and Markdown),
+the targets, and the bar chart, from the runs that suite.py collected."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from contenders import CONTENDERS
+from workloads import SCENARIOS
+
+REFERENCE = "upstream-psycopg3"  # "x faster" is against this one
+CLIENT_LIMIT = "psql-copy-binary"
+TUPLE_PAIRS = (("ours-tuple-psycopg3", "upstream-psycopg3"), ("ours-tuple-psycopg2", "upstream-psycopg2"))
+
+Runs = Dict[str, Dict[str, List[Dict[str, Any]]]]  # scenario -> contender -> one dict per run
+
+
+@dataclass
+class Line:
+    """One contender's figures in one scenario."""
+
+    contender: str
+    rows: int = 0
+    seconds: Optional[float] = None  # median of the successful runs
+    peak_rss_mib: Optional[float] = None
+    runs: int = 0
+    errors: Optional[List[str]] = None
+    faster: Optional[float] = None  # the reference's seconds / these
+    psql_ratio: Optional[float] = None  # these seconds / psql's
+    beyond_us: Optional[float] = None  # (seconds - generator's) per row, in microseconds
+    data: str = ""  # checksum against the reference: same, DIFFERS, or blank
+
+    @property
+    def rows_per_second(self) -> Optional[float]:
+        return self.rows / self.seconds if self.seconds else None
+
+
+Summary = Dict[str, Dict[str, Line]]  # scenario -> contender -> line
+
+
+def median(values: List[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def line_of(contender: str, runs: List[Dict[str, Any]]) -> Line:
+    good = [r for r in runs if "error" not in r]
+    errors = sorted({r["error"] for r in runs if "error" in r})
+    return Line(
+        contender,
+        rows=runs[0].get("rows", 0) if runs else 0,
+        seconds=median([r["seconds"] for r in good]),
+        peak_rss_mib=median([r["peak_rss_mib"] for r in good]),
+        runs=len(good),
+        errors=errors or None,
+    )
+
+
+def summarise(runs: Runs) -> Summary:
+    summary: Summary = {}
+    for scenario, by_contender in runs.items():
+        lines = {name: line_of(name, scenario_runs) for name, scenario_runs in by_contender.items()}
+        reference, psql, generator = lines.get(REFERENCE), lines.get(CLIENT_LIMIT), lines.get("generator")
+        checksums = {name: next((r["checksum"] for r in rs if "checksum" in r), None) for name, rs in by_contender.items()}
+        expected = checksums.get(REFERENCE) or checksums.get("ours-tuple-psycopg3")
+        for name, line in lines.items():
+            if line.seconds is None:
+                continue
+            if name == "generator":  # the baseline: no ratios
+                continue
+            if reference and reference.seconds and name != REFERENCE:
+                line.faster = reference.seconds / line.seconds
+            if psql and psql.seconds:
+                line.psql_ratio = line.seconds / psql.seconds
+            if generator and generator.seconds and CONTENDERS[name].python_rows:
+                line.beyond_us = (line.seconds - generator.seconds) / line.rows * 1e6
+            if checksums.get(name) and expected:
+                line.data = "same" if checksums[name] == expected else "DIFFERS"
+        summary[scenario] = lines
+    return summary
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    what: str
+    met: Optional[bool]  # None: not measured
+    detail: str
+
+    @property
+    def verdict(self) -> str:
+        return {True: "MET", False: "NOT MET", None: "n/a"}[self.met]
+
+
+def seconds_of(summary: Summary, scenario: str, contender: str) -> Optional[float]:
+    line = summary.get(scenario, {}).get(contender)
+    return line.seconds if line else None
+
+
+def missing(summary: Summary, scenario: str, *contenders: str) -> str:
+    """Why a target could not be computed: which contender has no figure and why."""
+    reasons = []
+    for name in contenders:
+        line = summary.get(scenario, {}).get(name)
+        if line is None:
+            reasons.append(f"{name} not run in {scenario}")
+        elif line.seconds is None:
+            reasons.append(f"{name} failed in {scenario}: {(line.errors or ['?'])[0][:120]}")
+    return "; ".join(reasons)
+
+
+def targets(summary: Summary) -> List[Target]:
+    """The targets of the scenarios that ran, each MET, NOT MET or n/a with its figures."""
+    found = tuple_targets(summary)
+    if "S1" in summary:
+        found += s1_targets(summary)
+    if "S9" in summary:
+        found += s9_targets(summary)
+    return found
+
+
+def tuple_targets(summary: Summary) -> List[Target]:
+    """Ours through the tuple API at least 3x faster than upstream with the same driver."""
+    found: List[Target] = []
+    for scenario in ("S1", "S2", "S3", "S4", "S5", "S7"):
+        if scenario not in summary:
+            continue
+        for ours, upstream in TUPLE_PAIRS:
+            what = f"{scenario} {ours} >= 3x faster than {upstream}"
+            a, b = seconds_of(summary, scenario, ours), seconds_of(summary, scenario, upstream)
+            if a and b:
+                found.append(Target(what, b / a >= 3, f"{b / a:.2f}x ({b:.2f} s vs {a:.2f} s)"))
+            else:
+                found.append(Target(what, None, missing(summary, scenario, ours, upstream)))
+    return found
+
+
+def s1_targets(summary: Summary) -> List[Target]:
+    found: List[Target] = []
+    for ours, _ in TUPLE_PAIRS:
+        what = f"S1 {ours} overhead beyond the generator < 0.4 us/row"
+        line = summary.get("S1", {}).get(ours)
+        if line and line.beyond_us is not None:
+            found.append(Target(what, line.beyond_us < 0.4, f"{line.beyond_us:.2f} us/row"))
+        else:
+            found.append(Target(what, None, missing(summary, "S1", ours, "generator")))
+    arrow, psql, adbc = (seconds_of(summary, "S1", n) for n in ("ours-arrow", CLIENT_LIMIT, "adbc"))
+    what = "S1 ours-arrow <= 1.15x psql-copy-binary's time"
+    if arrow and psql:
+        found.append(Target(what, arrow <= 1.15 * psql, f"{arrow / psql:.2f}x ({arrow:.2f} s vs {psql:.2f} s)"))
+    else:
+        found.append(Target(what, None, missing(summary, "S1", "ours-arrow", CLIENT_LIMIT)))
+    what = "S1 ours-arrow faster than adbc"
+    if arrow and adbc:
+        found.append(Target(what, arrow < adbc, f"{arrow:.2f} s vs {adbc:.2f} s"))
+    else:
+        found.append(Target(what, None, missing(summary, "S1", "ours-arrow", "adbc")))
+    return found
+
+
+def s9_targets(summary: Summary) -> List[Target]:
+    found: List[Target] = []
+    for name in ("ours-tuple-psycopg3", "ours-arrow"):
+        what = f"S9 {name} peak RSS <= 1.2x its S1 peak RSS"
+        s9, s1 = summary.get("S9", {}).get(name), summary.get("S1", {}).get(name)
+        if s9 and s1 and s9.peak_rss_mib and s1.peak_rss_mib:
+            ratio = s9.peak_rss_mib / s1.peak_rss_mib
+            found.append(Target(what, ratio <= 1.2, f"{ratio:.2f}x ({s9.peak_rss_mib:.0f} MiB vs {s1.peak_rss_mib:.0f} MiB)"))
+        else:
+            found.append(Target(what, None, missing(summary, "S9", name) or missing(summary, "S1", name)))
+    return found
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+HEADERS = ("contender", "median s", "rows/s", "x faster than upstream-psycopg3", "x psql's time",
+           "peak RSS MiB", "us/row beyond generator", "data", "runs")
+ALIGN = {h: ":---" if h in ("contender", "data", "runs") else "---:" for h in HEADERS}  # Markdown columns
+
+
+def cells(line: Line) -> List[str]:
+    def fmt(value: Optional[float], pattern: str) -> str:
+        return "" if value is None else pattern.format(value)
+
+    if line.seconds is None:
+        return [line.contender, "error"] + [""] * (len(HEADERS) - 2)
+    runs = f"{line.runs}" + (f" ({len(line.errors)} failed)" if line.errors else "")
+    return [
+        line.contender,
+        f"{line.seconds:.3f}",
+        f"{line.rows_per_second:,.0f}",
+        fmt(line.faster, "{:.2f}x"),
+        fmt(line.psql_ratio, "{:.2f}x"),
+        fmt(line.peak_rss_mib, "{:.0f}"),
+        fmt(line.beyond_us, "{:.2f}"),
+        line.data,
+        runs,
+    ]
+
+
+def scenario_heading(scenario: str, rows: int) -> str:
+    return f"{scenario}: {SCENARIOS[scenario].title} ({rows:,} rows timed)"
+
+
+def timed_rows(lines: Dict[str, Line]) -> int:
+    return max((line.rows for line in lines.values()), default=0)
+
+
+def error_notes(lines: Dict[str, Line]) -> List[str]:
+    """Each failure of a scenario's contenders, once."""
+    return [f"{line.contender}: {error}" for line in lines.values() for error in line.errors or []]
+
+
+def text_report(summary: Summary, found: List[Target]) -> str:
+    out: List[str] = []
+    for scenario, lines in summary.items():
+        table = [list(HEADERS)] + [cells(line) for line in lines.values()]
+        widths = [max(len(row[i]) for row in table) for i in range(len(HEADERS))]
+        out += ["", scenario_heading(scenario, timed_rows(lines))]
+        for k, row in enumerate(table):
+            out.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+            if k == 0:
+                out.append("  " + "  ".join("-" * w for w in widths))
+        out += [f"  error, {note}" for note in error_notes(lines)]
+    out += ["", "Targets"]
+    out += [f"  {t.verdict:<8} {t.what}: {t.detail}" for t in found]
+    return "\n".join(out)
+
+
+def markdown_code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def markdown_report(summary: Summary, found: List[Target], context: Dict[str, Any]) -> str:
+    out = ["# pg-bulk-ingest-go: side-by-side benchmarks", ""]
+    out += [f"- {key}: {value}" for key, value in context["about"].items()]
+    out += ["", "Packages:", ""]
+    for venv, versions in context["versions"].items():
+        out.append(f"- `.venvs/{venv}`: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    out += ["", "Contenders:", ""]
+    out += [f"- `{name}`: {c.description}" for name, c in CONTENDERS.items()]
+    out += ["", "Notes:", ""] + [f"- {note}" for note in context.get("notes", [])]
+    for scenario, lines in summary.items():
+        out += ["", f"## {scenario_heading(scenario, timed_rows(lines))}", ""]
+        out.append("| " + " | ".join(HEADERS) + " |")
+        out.append("| " + " | ".join(ALIGN[h] for h in HEADERS) + " |")
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells(line)) + " |" for line in lines.values()]
+        notes = error_notes(lines)
+        if notes:
+            out += ["", "Errors:", ""] + [f"- {markdown_code(note)}" for note in notes]
+    out += ["", "## Targets", "", "| verdict | target | figures |", "| --- | --- | --- |"]
+    out += [f"| {t.verdict} | {t.what} | {t.detail.replace('|', '/')} |" for t in found]
+    return "\n".join(out) + "\n"
+
+
+# --- chart --------------------------------------------------------------------------------------
+
+
+def chart(summary: Summary, path: str) -> None:
+    """One horizontal bar chart per scenario: median seconds of each contender, annotated with
+    how many times faster than upstream-psycopg3 it is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = [s for s, lines in summary.items() if any(line.seconds for line in lines.values())]
+    if not scenarios:
+        return
+    names = list(CONTENDERS)
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(names)}
+    columns = 3
+    rows = (len(scenarios) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 3.6 * rows), squeeze=False)
+    for ax, scenario in zip(axes.flat, scenarios):
+        lines = list(summary[scenario].values())
+        ax.barh(range(len(lines)), [line.seconds or 0 for line in lines], color=[colours[line.contender] for line in lines])
+        ax.set_yticks(range(len(lines)), [line.contender for line in lines], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{scenario}: {SCENARIOS[scenario].title}\n{timed_rows(summary[scenario]):,} rows", fontsize=9)
+        ax.set_xlabel("median seconds (shorter is better)", fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+        widest = max(line.seconds or 0 for line in lines)
+        ax.set_xlim(0, widest * 1.45)
+        for y, line in enumerate(lines):
+            if line.seconds is None:
+                label, x = "error", 0.0
+            else:
+                label, x = f"{line.seconds:.2f} s" + (f"  {line.faster:.1f}x" if line.faster else ""), line.seconds
+            ax.text(x + widest * 0.02, y, label, va="center", fontsize=7)
+    for ax in list(axes.flat)[len(scenarios):]:
+        ax.axis("off")
+    fig.suptitle("pg-bulk-ingest-go vs upstream and COPY baselines (Nx = times faster than upstream-psycopg3)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
