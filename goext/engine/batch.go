@@ -173,8 +173,7 @@ func (br *batchRun) target(i int) string {
 
 // upsert moves table i's staged rows into the table they go into. Keys
 // sent twice in a batch are rare, so the live table is first tried
-// without sorting the rows to keep the last of each key (a MERGE where
-// the server has it); an ingest table
+// without sorting the rows to keep the last of each key; an ingest table
 // holding the old rows loses those the batch replaces, and gets its key
 // once they are in.
 func (br *batchRun) upsert(ctx context.Context, i int, staging string) error {
@@ -185,12 +184,8 @@ func (br *batchRun) upsert(ctx context.Context, i int, staging string) error {
 		}
 		return br.conn.Exec(ctx, pgsql.InsertStaged(t.spec, it.name, staging))
 	}
-	if br.serverVersion >= 150000 {
-		return br.retrying(ctx, pgsql.Merge(t.spec, t.spec.Name, staging, false),
-			[]string{sqlStateCardinalityViolation, sqlStateUniqueViolation}, pgsql.Merge(t.spec, t.spec.Name, staging, true))
-	}
-	return br.retrying(ctx, pgsql.Upsert(t.spec, t.spec.Name, staging, false),
-		[]string{sqlStateCardinalityViolation}, pgsql.Upsert(t.spec, t.spec.Name, staging, true))
+	return br.retrying(ctx, pgsql.Upsert(t.spec, t.spec.Name, staging, false), sqlStateCardinalityViolation,
+		pgsql.Upsert(t.spec, t.spec.Name, staging, true))
 }
 
 // startTable does the work due before a table's first rows of the batch.

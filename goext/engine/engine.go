@@ -34,8 +34,6 @@ type run struct {
 	tables  []*table
 	comment map[string]json.RawMessage // first table's comment, other keys kept
 	types   map[*table][]string        // wanted column types as the server writes them
-	// serverVersion is the server's version number, such as 160002.
-	serverVersion int64
 }
 
 // Ingest creates the tables when missing and ingests every batch of src,
@@ -61,13 +59,6 @@ func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log L
 			}
 		}
 	}()
-	rows, err := conn.Query(ctx, pgsql.ServerVersion)
-	if err != nil {
-		return fmt.Errorf("reading the server's version: %w", err)
-	}
-	if r.serverVersion, err = toInt(rows[0][0]); err != nil {
-		return fmt.Errorf("reading the server's version: %w", err)
-	}
 	if err := r.prepareTables(ctx); err != nil {
 		return err
 	}

@@ -357,7 +357,7 @@ func (br *batchRun) addConstraints(ctx context.Context, t *table, it ingestTable
 	if it.hasOldRows {
 		err = br.conn.Exec(ctx, add)
 	} else {
-		err = br.retrying(ctx, add, []string{sqlStateUniqueViolation}, pgsql.DeleteDuplicateKeys(t.spec, it.name), add)
+		err = br.retrying(ctx, add, sqlStateUniqueViolation, pgsql.DeleteDuplicateKeys(t.spec, it.name), add)
 	}
 	if err != nil {
 		return fmt.Errorf("adding the primary key of %s: %w", t, err)

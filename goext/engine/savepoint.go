@@ -3,14 +3,13 @@ package engine
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
 )
 
-// retrying runs attempt under a savepoint; when it fails with one of the
-// given SQLSTATEs, it rolls back to the savepoint and runs fallback instead.
-func (br *batchRun) retrying(ctx context.Context, attempt string, states []string, fallback ...string) error {
+// retrying runs attempt under a savepoint; when it fails with the given
+// SQLSTATE, it rolls back to the savepoint and runs fallback instead.
+func (br *batchRun) retrying(ctx context.Context, attempt, state string, fallback ...string) error {
 	if err := br.conn.Exec(ctx, pgsql.Savepoint); err != nil {
 		return err
 	}
@@ -18,7 +17,7 @@ func (br *batchRun) retrying(ctx context.Context, attempt string, states []strin
 	if err == nil {
 		return br.conn.Exec(ctx, pgsql.Release)
 	}
-	if !slices.Contains(states, sqlState(err)) {
+	if sqlState(err) != state {
 		return err
 	}
 	if err := br.conn.Exec(ctx, pgsql.RollbackTo); err != nil {

@@ -157,37 +157,6 @@ func Upsert(t *spec.Table, table, staging string, dedupe bool) string {
 		" ON CONFLICT (" + pk + ") " + action
 }
 
-// Merge is Upsert as a MERGE (PostgreSQL 15 and later), which joins the
-// staged rows to the table in one pass instead of probing its key once per
-// row: several times cheaper when most keys exist. Without dedupe, a key
-// staged twice fails with cardinality_violation (21000) when the table has
-// it, else with unique_violation (23505).
-func Merge(t *spec.Table, table, staging string, dedupe bool) string {
-	cols := t.ColumnNames()
-	var on, sets, values []string
-	for _, c := range t.Columns {
-		s := "s." + Ident(c.Name)
-		values = append(values, s)
-		if c.PrimaryKey {
-			on = append(on, "t."+Ident(c.Name)+" = "+s)
-		} else {
-			sets = append(sets, Ident(c.Name)+" = "+s)
-		}
-	}
-	var b strings.Builder
-	b.WriteString("MERGE INTO " + Qualified(t.Schema, table) + " AS t USING (" + stagedRows(t, staging, dedupe) + ") AS s ON " +
-		strings.Join(on, " AND "))
-	if len(sets) > 0 {
-		b.WriteString(" WHEN MATCHED AND NOT (t.*::record OPERATOR(pg_catalog.*=) ROW(" + strings.Join(values, ", ") + ")::record)" +
-			" THEN UPDATE SET " + strings.Join(sets, ", "))
-	}
-	b.WriteString(" WHEN NOT MATCHED THEN INSERT (" + IdentList(cols) + ") VALUES (" + strings.Join(values, ", ") + ")")
-	return b.String()
-}
-
-// ServerVersion is the server's version as a number, such as 160002.
-const ServerVersion = `SELECT pg_catalog.current_setting('server_version_num')::int8`
-
 // stagedRows selects the rows of a staging table, only the last of each
 // key with dedupe.
 func stagedRows(t *spec.Table, staging string, dedupe bool) string {

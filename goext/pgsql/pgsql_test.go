@@ -61,8 +61,6 @@ func TestStatements(t *testing.T) {
 		{CopyText("s", "t", []string{"id", "v"}), `COPY "s"."t" ("id", "v") FROM STDIN (FORMAT text)`},
 		{Upsert(tbl, "t", "_tmp_x", true), `INSERT INTO "s"."t" AS t ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(tbl, "t", "_tmp_x", false), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM "_tmp_x" ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
-		{Merge(tbl, "t", "_tmp_x", false), `MERGE INTO "s"."t" AS t USING (SELECT "id", "v" FROM "_tmp_x") AS s ON t."id" = s."id" WHEN MATCHED AND NOT (t.*::record OPERATOR(pg_catalog.*=) ROW(s."id", s."v")::record) THEN UPDATE SET "v" = s."v" WHEN NOT MATCHED THEN INSERT ("id", "v") VALUES (s."id", s."v")`},
-		{Merge(&spec.Table{Schema: "s", Name: "k", Columns: tbl.Columns[:1]}, "k", "_tmp_x", true), `MERGE INTO "s"."k" AS t USING (SELECT DISTINCT ON ("id") "id" FROM "_tmp_x" ORDER BY "id", ctid DESC) AS s ON t."id" = s."id" WHEN NOT MATCHED THEN INSERT ("id") VALUES (s."id")`},
 		{Upsert(&spec.Table{Schema: "s", Name: "k", Columns: tbl.Columns[:1]}, "k", "_tmp_x", false), `INSERT INTO "s"."k" AS t ("id") SELECT "id" FROM "_tmp_x" ON CONFLICT ("id") DO NOTHING`},
 	}
 	for _, c := range cases {
@@ -157,8 +155,6 @@ func TestQuotingOnServer(t *testing.T) {
 	exec(`INSERT INTO `+Ident(`stage "x" %`)+` (`+IdentList(cols)+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...)
 	exec(Upsert(tbl, tableName, `stage "x" %`, false))
 	exec(Upsert(tbl, tableName, `stage "x" %`, true)) // conflicts
-	exec(Merge(tbl, tableName, `stage "x" %`, false))
-	exec(Merge(tbl, tableName, `stage "x" %`, true))
 	// An ingest table's statements: rows appended twice, the duplicate
 	// deleted, the key added, the staged keys deleted.
 	ingest := tableName + " ingest"
