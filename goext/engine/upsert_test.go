@@ -28,6 +28,12 @@ func TestUpsertPaths(t *testing.T) {
 		{"live table, duplicates within and across batches", spec.DeleteOff,
 			[]batch{b(1, []any{1, "a"}, []any{2, "b"}), b(2, []any{2, "x"}, []any{3, "c"}, []any{2, "y"}), b(3, []any{4, "d"}, []any{1, "z"})},
 			[][]string{{"1", "z"}, {"2", "y"}, {"3", "c"}, {"4", "d"}}},
+		{"live table, a new key sent twice", spec.DeleteOff,
+			[]batch{b(1, []any{1, "a"}), b(2, []any{5, "a"}, []any{5, "b"}, []any{1, "a"})},
+			[][]string{{"1", "a"}, {"5", "b"}}},
+		{"live table, an unchanged row then a changed one of a key", spec.DeleteOff,
+			[]batch{b(1, []any{1, "a"}, []any{2, "b"}), b(2, []any{1, "a"}, []any{1, "z"}, []any{2, "x"}, []any{2, "b"})},
+			[][]string{{"1", "z"}, {"2", "b"}}},
 		{"emptied table, duplicates", spec.DeleteBeforeFirst, []batch{b(1, []any{5, "a"}, []any{5, "b"})},
 			[][]string{{"5", "b"}}},
 	}
