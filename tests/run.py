@@ -24,7 +24,7 @@ WHEELS = os.path.join(ROOT, "build", "wheel")
 ENVIRONMENTS = {
     "sqlalchemy2": [
         "SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", "pytest>=7", "pgserver>=0.1.4",
-        "pgvector>=0.2", "numpy",
+        "pgvector>=0.2", "numpy", "pandas", "polars",
     ],
     "sqlalchemy14": ["SQLAlchemy>=1.4.24,<2", "psycopg2-binary>=2.9.2", "pytest>=7", "pgserver>=0.1.4"],
 }

@@ -265,8 +265,9 @@ func FuzzTimestamp(f *testing.F) {
 		for _, c := range []struct {
 			typ string
 			oid uint32
-		}{{"timestamp", OIDTimestamp}, {"timestamptz", OIDTimestamptz}} {
-			field, encErr := encodeValue(t, c.oid, &arrow.TimestampType{Unit: arrow.Microsecond}, us)
+			tz  string // a timestamp with time zone is an instant; one without is read in the session's TimeZone
+		}{{"timestamp", OIDTimestamp, ""}, {"timestamp", OIDTimestamp, "UTC"}, {"timestamptz", OIDTimestamptz, "UTC"}} {
+			field, encErr := encodeValue(t, c.oid, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: c.tz}, us)
 			tm := time.UnixMicro(us).UTC()
 			date, era := isoDate(tm)
 			text := fmt.Sprintf("%s %02d:%02d:%02d.%06d+00%s", date, tm.Hour(), tm.Minute(), tm.Second(), tm.Nanosecond()/1000, era)

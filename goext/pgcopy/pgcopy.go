@@ -132,14 +132,14 @@ func valueError(col Column, a arrow.Array, i int, err error) *ValueError {
 
 // ValueText shows row i of a for messages.
 func ValueText(a arrow.Array, i int) string {
-	if a.IsNull(i) {
+	if a.IsNull(i) || a.DataType().ID() == arrow.NULL {
 		return "NULL"
 	}
-	switch a := a.(type) {
-	case *array.String:
-		return strconv.Quote(a.Value(i))
-	case *array.LargeString:
-		return strconv.Quote(a.Value(i))
+	if d, ok := a.(*array.Dictionary); ok {
+		return ValueText(d.Dictionary(), d.GetValueIndex(i))
+	}
+	if get := strs(a); get != nil {
+		return strconv.Quote(get(i))
 	}
 	return a.ValueStr(i)
 }
@@ -149,14 +149,22 @@ func unsupported(a arrow.Array) error {
 	return fmt.Errorf("values of Arrow type %s cannot be stored in this column", a.DataType())
 }
 
+// nullField writes NULL: for an array of Arrow type null, whose rows
+// IsNull does not report.
+func nullField(dst []byte, i int) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, math.MaxUint32), nil
+}
+
 func (r *Rows) fieldFor(col Column, a arrow.Array) (field, error) {
+	switch a := a.(type) {
+	case *array.Dictionary:
+		return r.dictionaryField(col, a)
+	case *array.Null:
+		return nullField, nil
+	}
 	switch col.OID {
-	case OIDInt2:
-		return intField(a, 2, math.MinInt16, math.MaxInt16)
-	case OIDInt4:
-		return intField(a, 4, math.MinInt32, math.MaxInt32)
-	case OIDInt8:
-		return intField(a, 8, math.MinInt64, math.MaxInt64)
+	case OIDInt2, OIDInt4, OIDInt8:
+		return intField(a, intSize(col.OID))
 	case OIDFloat4, OIDFloat8:
 		return floatField(a, col.OID == OIDFloat4)
 	case OIDBool:
@@ -180,7 +188,7 @@ func (r *Rows) fieldFor(col Column, a arrow.Array) (field, error) {
 	case OIDDate:
 		return dateField(a)
 	case OIDTimestamp, OIDTimestamptz:
-		return timestampField(a)
+		return timestampField(a, col.OID == OIDTimestamptz)
 	case OIDUUID:
 		return uuidField(a)
 	case OIDTime:
@@ -188,15 +196,38 @@ func (r *Rows) fieldFor(col Column, a arrow.Array) (field, error) {
 	case OIDInterval:
 		return intervalField(a)
 	default:
-		if col.Recv == "vector_recv" { // pgvector
+		switch col.Recv {
+		case "vector_recv": // pgvector
 			return vectorField(a)
+		case "array_recv":
+			if _, ok := a.(array.ListLike); !ok {
+				return nil, unsupported(a)
+			}
 		}
-		return nil, fmt.Errorf("no binary encoder for this type")
+		return nil, textOnly("no binary encoder for this type")
 	}
 	return nil, unsupported(a)
 }
 
-// ints reads any Arrow integer array as int64.
+// dictionaryField encodes a dictionary-encoded array through its
+// dictionary's encoder, without decoding it.
+func (r *Rows) dictionaryField(col Column, d *array.Dictionary) (field, error) {
+	values := d.Dictionary()
+	f, err := r.fieldFor(col, values)
+	if err != nil {
+		return nil, err
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		k := d.GetValueIndex(i)
+		if values.IsNull(k) {
+			return nullField(dst, i)
+		}
+		return f(dst, k)
+	}, nil
+}
+
+// ints reads any Arrow integer array as int64; false for a uint64 beyond
+// int64, whose bits it returns.
 func ints(a arrow.Array) func(i int) (int64, bool) {
 	switch a := a.(type) {
 	case *array.Int64:
@@ -219,84 +250,63 @@ func ints(a arrow.Array) func(i int) (int64, bool) {
 	return nil
 }
 
-func intField(a arrow.Array, size int, lo, hi int64) (field, error) {
-	get := ints(a)
+func intField(a arrow.Array, size int) (field, error) {
+	if v, ok := a.(*array.Int64); ok { // the tuple path's integers, without a reader's call
+		hi := int64(math.MaxInt64 >> (64 - 8*size))
+		return func(dst []byte, i int) ([]byte, error) {
+			if v := v.Value(i); v >= -hi-1 && v <= hi {
+				return appendInt(dst, size, v), nil
+			}
+			_, err := integers(a, size)(i) // the error
+			return dst, err
+		}, nil
+	}
+	get := integers(a, size)
 	if get == nil {
 		return nil, unsupported(a)
 	}
 	return func(dst []byte, i int) ([]byte, error) {
-		v, ok := get(i)
-		if !ok || v < lo || v > hi {
-			return dst, fmt.Errorf("out of range for a %d-byte integer", size)
+		v, err := get(i)
+		if err != nil {
+			return dst, err
 		}
-		dst = binary.BigEndian.AppendUint32(dst, uint32(size))
-		switch size {
-		case 2:
-			return binary.BigEndian.AppendUint16(dst, uint16(v)), nil
-		case 4:
-			return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
-		}
-		return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+		return appendInt(dst, size, v), nil
 	}, nil
 }
 
-func floats(a arrow.Array) func(i int) float64 {
-	switch a := a.(type) {
-	case *array.Float64:
-		return a.Value
-	case *array.Float32:
-		return func(i int) float64 { return float64(a.Value(i)) }
-	case *array.Uint64:
-		return func(i int) float64 { return float64(a.Value(i)) }
+// appendInt appends v as an integer field of size bytes.
+func appendInt(dst []byte, size int, v int64) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(size))
+	switch size {
+	case 2:
+		return binary.BigEndian.AppendUint16(dst, uint16(v))
+	case 4:
+		return binary.BigEndian.AppendUint32(dst, uint32(v))
 	}
-	if get := ints(a); get != nil {
-		return func(i int) float64 { v, _ := get(i); return float64(v) }
-	}
-	return nil
+	return binary.BigEndian.AppendUint64(dst, uint64(v))
 }
 
 func floatField(a arrow.Array, single bool) (field, error) {
-	get := floats(a)
+	get := floatsFor(a, single)
 	if get == nil {
 		return nil, unsupported(a)
 	}
 	if single {
-		var text []byte
-		if get := ints(a); get != nil {
-			return func(dst []byte, i int) ([]byte, error) {
-				v, ok := get(i)
-				f := float32(v) // one rounding, as the server's reading of str(v)
-				if !ok {
-					f = float32(uint64(v))
-				}
-				return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(f)), nil
-			}, nil
-		}
 		return func(dst []byte, i int) ([]byte, error) {
-			f, ok := pyFloat32(&text, get(i))
-			if !ok || f == 0 && get(i) != 0 { // the server refuses overflow and underflow to zero
-				return dst, fmt.Errorf("out of range for REAL")
+			f, err := get(i)
+			if err != nil {
+				return dst, err
 			}
-			return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(f)), nil
+			return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), math.Float32bits(float32(f))), nil
 		}, nil
 	}
 	return func(dst []byte, i int) ([]byte, error) {
-		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), math.Float64bits(get(i))), nil
+		f, err := get(i)
+		if err != nil {
+			return dst, err
+		}
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), math.Float64bits(f)), nil
 	}, nil
-}
-
-// pyFloat32 rounds f to float32 as the server's strtof reads str(f), the
-// text upstream sends: rounding f itself would round twice, and differ
-// next to the midpoints between float32s. It fails on overflow; text
-// keeps the digits between calls.
-func pyFloat32(text *[]byte, f float64) (float32, bool) {
-	f32 := float32(f)
-	if float64(f32) == f || math.IsNaN(f) {
-		return f32, true
-	}
-	*text = appendPyFloat((*text)[:0], f)
-	v, _ := strconv.ParseFloat(string(*text), 32)
-	return float32(v), !math.IsInf(v, 0)
 }
 
 // decimalField encodes an Arrow decimal: its unscaled integer and scale.
@@ -312,15 +322,10 @@ func (r *Rows) decimalField(scale int, get func(i int) *big.Int) field {
 }
 
 func (r *Rows) numericField(a arrow.Array) (field, error) {
-	switch a := a.(type) {
-	case *array.Decimal128:
-		scale := int(a.DataType().(*arrow.Decimal128Type).Scale)
-		return r.decimalField(scale, func(i int) *big.Int { return a.Value(i).BigInt() }), nil
-	case *array.Decimal256:
-		scale := int(a.DataType().(*arrow.Decimal256Type).Scale)
-		return r.decimalField(scale, func(i int) *big.Int { return a.Value(i).BigInt() }), nil
-	case *array.Float64, *array.Float32:
-		get := floats(a)
+	if get, scale := decimals(a); get != nil {
+		return r.decimalField(scale, get), nil
+	}
+	if get, bits := floats(a); get != nil {
 		return func(dst []byte, i int) ([]byte, error) {
 			f := get(i)
 			switch {
@@ -331,26 +336,24 @@ func (r *Rows) numericField(a arrow.Array) (field, error) {
 			case math.IsInf(f, -1):
 				return appendNumericSpecial(dst, numericNegInf), nil
 			}
-			// What Python's str(f) writes, whose digits and scale upstream stores.
-			r.text = appendPyFloat(r.text[:0], f)
+			// What Python's str(f) writes (numpy's for a float32), whose
+			// digits and scale upstream stores.
+			r.text = appendShortFloat(r.text[:0], f, bits)
 			var err error
 			dst, r.scratch, err = appendNumericText(dst, r.scratch, string(r.text))
 			return dst, err
 		}, nil
-	case *array.String:
-		return func(dst []byte, i int) ([]byte, error) {
-			var err error
-			dst, r.scratch, err = appendNumericText(dst, r.scratch, a.Value(i))
-			return dst, err
-		}, nil
+	}
+	if v, ok := a.(*array.String); ok { // the tuple path's numerics, without a reader's call
+		return func(dst []byte, i int) ([]byte, error) { return r.appendNumericText(dst, v.Value(i)) }, nil
+	}
+	if get := strs(a); get != nil {
+		return func(dst []byte, i int) ([]byte, error) { return r.appendNumericText(dst, get(i)) }, nil
 	}
 	if get := ints(a); get != nil {
 		return func(dst []byte, i int) ([]byte, error) {
 			v, ok := get(i)
-			if !ok {
-				return dst, fmt.Errorf("out of range")
-			}
-			neg := v < 0
+			neg := v < 0 && ok
 			u := uint64(v)
 			if neg {
 				u = -u
@@ -362,25 +365,31 @@ func (r *Rows) numericField(a arrow.Array) (field, error) {
 	return nil, unsupported(a)
 }
 
+// appendNumericText appends the numeric written as text in s.
+func (r *Rows) appendNumericText(dst []byte, s string) ([]byte, error) {
+	var err error
+	dst, r.scratch, err = appendNumericText(dst, r.scratch, s)
+	return dst, err
+}
+
 // textField writes UTF-8 text after a prefix (the jsonb version byte).
 func textField(a arrow.Array, prefix []byte) (field, error) {
-	var get func(i int) string
-	switch a := a.(type) {
-	case *array.String:
-		get = a.Value
-	case *array.LargeString:
-		get = a.Value
-	default:
+	if v, ok := a.(*array.String); ok { // the tuple path's text, without a reader's call
+		return func(dst []byte, i int) ([]byte, error) { return appendText(dst, prefix, v.Value(i)) }, nil
+	}
+	get := strs(a)
+	if get == nil {
 		return nil, unsupported(a)
 	}
-	return func(dst []byte, i int) ([]byte, error) {
-		s := get(i)
-		if k := indexNUL(s); k >= 0 {
-			return dst, nulError(k)
-		}
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(prefix)+len(s)))
-		return append(append(dst, prefix...), s...), nil
-	}, nil
+	return func(dst []byte, i int) ([]byte, error) { return appendText(dst, prefix, get(i)) }, nil
+}
+
+func appendText(dst, prefix []byte, s string) ([]byte, error) {
+	if k := indexNUL(s); k >= 0 {
+		return dst, nulError(k)
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(prefix)+len(s)))
+	return append(append(dst, prefix...), s...), nil
 }
 
 func indexNUL(s string) int { return strings.IndexByte(s, 0) }
@@ -389,24 +398,21 @@ func nulError(k int) error {
 	return fmt.Errorf("contains a NUL character at offset %d, which PostgreSQL text cannot hold", k)
 }
 
+// bytesField writes bytes, and text as its UTF-8 bytes.
 func bytesField(a arrow.Array) (field, error) {
-	var get func(i int) []byte
-	switch a := a.(type) {
-	case *array.Binary:
-		get = a.Value
-	case *array.LargeBinary:
-		get = a.Value
-	case *array.FixedSizeBinary:
-		get = a.Value
-	case *array.String:
-		get = func(i int) []byte { return []byte(a.Value(i)) }
-	default:
-		return nil, unsupported(a)
+	if get := byteStrings(a); get != nil {
+		return func(dst []byte, i int) ([]byte, error) {
+			b := get(i)
+			return append(binary.BigEndian.AppendUint32(dst, uint32(len(b))), b...), nil
+		}, nil
 	}
-	return func(dst []byte, i int) ([]byte, error) {
-		b := get(i)
-		return append(binary.BigEndian.AppendUint32(dst, uint32(len(b))), b...), nil
-	}, nil
+	if get := strs(a); get != nil {
+		return func(dst []byte, i int) ([]byte, error) {
+			s := get(i)
+			return append(binary.BigEndian.AppendUint32(dst, uint32(len(s))), s...), nil
+		}, nil
+	}
+	return nil, unsupported(a)
 }
 
 // Days and microseconds between the Unix epoch and PostgreSQL's, 2000-01-01.
@@ -448,39 +454,93 @@ func days(a arrow.Array) func(i int) int64 {
 	return nil
 }
 
+// dateField writes dates, and the date of a timestamp's wall-clock time
+// in its own zone (the server's reading of its text).
 func dateField(a arrow.Array) (field, error) {
-	get := days(a)
+	get, err := dates(a)
 	if get == nil {
-		return nil, unsupported(a)
+		return nil, err
 	}
 	return func(dst []byte, i int) ([]byte, error) {
-		d := get(i) - pgEpochDays
+		d, ok := get(i)
+		d -= pgEpochDays
 		// The ends of int32 are -infinity and infinity to the server.
-		if d <= math.MinInt32 || d >= math.MaxInt32 {
+		if !ok || d <= math.MinInt32 || d >= math.MaxInt32 {
 			return dst, fmt.Errorf("out of range for a date")
 		}
 		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), uint32(int32(d))), nil
 	}, nil
 }
 
-func timestampField(a arrow.Array) (field, error) {
-	var get func(i int) (int64, bool)
-	switch a := a.(type) {
-	case *array.Timestamp:
-		unit := a.DataType().(*arrow.TimestampType).Unit
-		get = func(i int) (int64, bool) { return toMicros(int64(a.Value(i)), unit) }
-	case *array.Date32:
-		get = func(i int) (int64, bool) { return toMicros(int64(a.Value(i))*86400, arrow.Second) }
-	default:
+func dates(a arrow.Array) (func(i int) (int64, bool), error) {
+	if get := days(a); get != nil {
+		return func(i int) (int64, bool) { return get(i), true }, nil
+	}
+	ts, ok := a.(*array.Timestamp)
+	if !ok {
 		return nil, unsupported(a)
 	}
+	get, _, err := wallClocks(ts)
+	if err != nil {
+		return nil, err
+	}
+	return func(i int) (int64, bool) {
+		us, offset, ok := get(i)
+		pg, inRange := pgMicros(us, offset)
+		return floorDiv(pg, microsPerDay) + pgEpochDays, ok && inRange
+	}, nil
+}
+
+// timestampField writes a TIMESTAMP: a timestamp's wall-clock time in its
+// own zone (the server drops the offset of upstream's text of an aware
+// datetime), a date's midnight; or a TIMESTAMP WITH TIME ZONE: a zoned
+// timestamp's instant. A naive timestamp or a date is read in the
+// session's TimeZone there, which only the server knows: text COPY.
+func timestampField(a arrow.Array, zoned bool) (field, error) {
+	var get func(i int) (int64, bool) // microseconds since PostgreSQL's epoch
+	switch a := a.(type) {
+	case *array.Timestamp:
+		walls, isZoned, err := wallClocks(a)
+		if err != nil {
+			return nil, err
+		}
+		tt := a.DataType().(*arrow.TimestampType)
+		switch {
+		case zoned && !isZoned:
+			return nil, textOnly("a timestamp without time zone is read in the session's TimeZone")
+		case zoned || tt.TimeZone == "" || tt.TimeZone == "UTC": // the value itself: an instant, or a wall-clock time
+			get = func(i int) (int64, bool) {
+				us, ok := toMicros(int64(a.Value(i)), tt.Unit)
+				pg, inRange := pgMicros(us, 0)
+				return pg, ok && inRange
+			}
+		default:
+			get = func(i int) (int64, bool) {
+				us, offset, ok := walls(i)
+				pg, inRange := pgMicros(us, offset)
+				return pg, ok && inRange
+			}
+		}
+	default:
+		day := days(a)
+		if day == nil {
+			return nil, unsupported(a)
+		}
+		if zoned {
+			return nil, textOnly("a date is read in the session's TimeZone")
+		}
+		get = func(i int) (int64, bool) {
+			us, ok := toMicros(day(i)*86400, arrow.Second)
+			pg, inRange := pgMicros(us, 0)
+			return pg, ok && inRange
+		}
+	}
 	return func(dst []byte, i int) ([]byte, error) {
-		us, ok := get(i)
-		// Past the epoch shift, int64 would wrap; its minimum is -infinity.
-		if !ok || us <= math.MinInt64+pgEpochMicros {
+		pg, ok := get(i)
+		if !ok {
 			return dst, fmt.Errorf("out of range for a timestamp")
 		}
-		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), uint64(us-pgEpochMicros)), nil
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), uint64(pg)), nil
 	}, nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"time"
+	_ "time/tzdata" // zones of Arrow timestamps, wherever the library runs
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -21,12 +23,23 @@ func floorDiv(a, b int64) int64 {
 
 const microsPerDay = 86400 * 1000000
 
-// uuids reads a fixed_size_binary(16) array.
-func uuids(a arrow.Array) func(i int) []byte {
-	if a, ok := a.(*array.FixedSizeBinary); ok && a.DataType().(*arrow.FixedSizeBinaryType).ByteWidth == 16 {
-		return a.Value
+// uuids reads a UUID column's values: fixed_size_binary(16), or binary
+// of any layout whose values must then be 16 bytes long.
+func uuids(a arrow.Array) func(i int) ([]byte, error) {
+	if f, ok := a.(*array.FixedSizeBinary); ok && f.DataType().(*arrow.FixedSizeBinaryType).ByteWidth != 16 {
+		return nil
 	}
-	return nil
+	get := byteStrings(a)
+	if get == nil {
+		return nil
+	}
+	return func(i int) ([]byte, error) {
+		b := get(i)
+		if len(b) != 16 {
+			return nil, fmt.Errorf("has %d bytes, a UUID has 16", len(b))
+		}
+		return b, nil
+	}
 }
 
 func uuidField(a arrow.Array) (field, error) {
@@ -35,7 +48,11 @@ func uuidField(a arrow.Array) (field, error) {
 		return nil, unsupported(a)
 	}
 	return func(dst []byte, i int) ([]byte, error) {
-		return append(binary.BigEndian.AppendUint32(dst, 16), get(i)...), nil
+		u, err := get(i)
+		if err != nil {
+			return dst, err
+		}
+		return append(binary.BigEndian.AppendUint32(dst, 16), u...), nil
 	}, nil
 }
 
@@ -150,14 +167,66 @@ func appendDateEra(dst []byte, tm time.Time) ([]byte, string) {
 	return fmt.Appendf(dst, "%04d-%02d-%02d", y, tm.Month(), tm.Day()), e
 }
 
-// appendTimestamp writes microseconds since the Unix epoch as
-// YYYY-MM-DD HH:MM:SS.ffffff, in UTC with +00 when zoned.
-func appendTimestamp(dst []byte, us int64, zoned bool) []byte {
-	tm := time.UnixMicro(us).UTC()
+// wallClocks reads a timestamp array: each value as microseconds since
+// the Unix epoch (an instant for a zoned array, a wall-clock time for a
+// naive one) and the UTC offset in seconds of the array's zone then (0
+// for a naive array), whose sum is the value's wall-clock time; false
+// when out of int64's range. zoned tells whether the array has a zone;
+// an unknown zone is an error.
+func wallClocks(a *array.Timestamp) (get func(i int) (us int64, offset int, ok bool), zoned bool, err error) {
+	tt := a.DataType().(*arrow.TimestampType)
+	loc, err := tt.GetZone()
+	if err != nil {
+		return nil, false, err
+	}
+	if loc == time.UTC {
+		return func(i int) (int64, int, bool) {
+			us, ok := toMicros(int64(a.Value(i)), tt.Unit)
+			return us, 0, ok
+		}, tt.TimeZone != "", nil
+	}
+	return func(i int) (int64, int, bool) {
+		us, ok := toMicros(int64(a.Value(i)), tt.Unit)
+		_, offset := time.UnixMicro(us).In(loc).Zone()
+		return us, offset, ok
+	}, true, nil
+}
+
+// pgMicros is Unix microseconds plus an offset in seconds as microseconds
+// since PostgreSQL's epoch; false when out of int64, or at its ends, which
+// are -infinity and infinity to the server.
+func pgMicros(us int64, offset int) (int64, bool) {
+	if us <= math.MinInt64+pgEpochMicros {
+		return 0, false
+	}
+	pg, off := us-pgEpochMicros, int64(offset)*1000000
+	if pg <= math.MinInt64-min(off, 0) || pg >= math.MaxInt64-max(off, 0) {
+		return 0, false
+	}
+	return pg + off, true
+}
+
+// appendTimestamp writes microseconds since the Unix epoch plus an offset
+// in seconds (a wall-clock time) as YYYY-MM-DD HH:MM:SS.ffffff, then when
+// zoned the offset as Python writes an aware datetime's (+HH:MM[:SS],
+// with +HH read the same).
+func appendTimestamp(dst []byte, us int64, offset int, zoned bool) []byte {
+	tm := time.UnixMicro(us).Add(time.Duration(offset) * time.Second).UTC()
 	dst, e := appendDateEra(dst, tm)
-	dst = appendClock(append(dst, ' '), floorMod(us, microsPerDay))
+	h, m, sec := tm.Clock()
+	dst = appendClock(append(dst, ' '), int64(h*3600+m*60+sec)*1000000+int64(tm.Nanosecond()/1000))
 	if zoned {
-		dst = append(dst, "+00"...)
+		sign := byte('+')
+		if offset < 0 {
+			sign, offset = '-', -offset
+		}
+		dst = fmt.Appendf(append(dst, sign), "%02d", offset/3600)
+		if offset%3600 != 0 {
+			dst = fmt.Appendf(dst, ":%02d", offset/60%60)
+			if offset%60 != 0 {
+				dst = fmt.Appendf(dst, ":%02d", offset%60)
+			}
+		}
 	}
 	return append(dst, e...)
 }

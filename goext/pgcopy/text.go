@@ -2,6 +2,7 @@ package pgcopy
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -55,6 +56,8 @@ func (r *TextRows) Append(dst []byte, i int) ([]byte, error) {
 		var err error
 		if r.raw, err = f(r.raw[:0], i); err == nil {
 			dst, err = appendCopyEscaped(dst, r.raw)
+		} else if err == errNull {
+			dst, err = append(dst, `\N`...), nil
 		}
 		if err != nil {
 			return dst, valueError(r.cols[c], r.arrays[c], i, err)
@@ -84,14 +87,80 @@ func appendCopyEscaped(dst, s []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// textFor checks that col takes values of a's Arrow type and prepares
+// their text. A column takes text of any layout, which the server reads
+// as it reads upstream's; and the Arrow types its binary encoder takes,
+// or leaves to the server's reading of their text. A column without a
+// binary encoder (enums, domains, INET, ...) takes whatever has a text.
 func textFor(col Column, a arrow.Array) (text, error) {
+	values := a
+	if d, ok := a.(*array.Dictionary); ok {
+		values = d.Dictionary()
+	}
+	if strs(values) == nil {
+		if _, err := (&Rows{}).fieldFor(col, values); err != nil && !errors.Is(err, errTextOnly) {
+			return nil, err
+		}
+	}
+	return valueText(col, a)
+}
+
+// valueText prepares the text of a's values for col, or of the items of
+// an array column's lists.
+func valueText(col Column, a arrow.Array) (text, error) {
+	if d, ok := a.(*array.Dictionary); ok {
+		return dictionaryText(col, d)
+	}
+	// Readers of the column's type, which give the value its binary
+	// encoder writes.
+	switch col.OID {
+	case OIDInt2, OIDInt4, OIDInt8:
+		if get := integers(a, intSize(col.OID)); get != nil {
+			return func(dst []byte, i int) ([]byte, error) {
+				v, err := get(i)
+				return strconv.AppendInt(dst, v, 10), err
+			}, nil
+		}
+	case OIDFloat4, OIDFloat8:
+		if get := floatsFor(a, col.OID == OIDFloat4); get != nil {
+			bits := 64
+			if col.OID == OIDFloat4 {
+				bits = 32
+			}
+			return floatText(get, bits), nil
+		}
+	case OIDBytea:
+		if get := strs(a); get != nil { // its UTF-8 bytes
+			return func(dst []byte, i int) ([]byte, error) {
+				return hex.AppendEncode(append(dst, `\x`...), []byte(get(i))), nil
+			}, nil
+		}
+	case OIDUUID, OIDUUIDArray:
+		if get := uuids(a); get != nil {
+			return func(dst []byte, i int) ([]byte, error) {
+				u, err := get(i)
+				if err != nil {
+					return dst, err
+				}
+				return appendUUID(dst, u), nil
+			}, nil
+		}
+	}
+	if get := strs(a); get != nil {
+		return func(dst []byte, i int) ([]byte, error) { return append(dst, get(i)...), nil }, nil
+	}
+	if get := byteStrings(a); get != nil {
+		return bytesText(get), nil
+	}
+	if get, bits := floats(a); get != nil {
+		return floatText(func(i int) (float64, error) { return get(i), nil }, bits), nil
+	}
+	if get, scale := decimals(a); get != nil {
+		return func(dst []byte, i int) ([]byte, error) { return appendPyDecimal(dst, get(i), scale), nil }, nil
+	}
 	switch a := a.(type) {
 	case *array.Null:
-		return func(dst []byte, i int) ([]byte, error) { return dst, nil }, nil // every row is null
-	case *array.String:
-		return func(dst []byte, i int) ([]byte, error) { return append(dst, a.Value(i)...), nil }, nil
-	case *array.LargeString:
-		return func(dst []byte, i int) ([]byte, error) { return append(dst, a.Value(i)...), nil }, nil
+		return func(dst []byte, i int) ([]byte, error) { return dst, errNull }, nil
 	case *array.Boolean:
 		return func(dst []byte, i int) ([]byte, error) {
 			if a.Value(i) {
@@ -101,34 +170,18 @@ func textFor(col Column, a arrow.Array) (text, error) {
 		}, nil
 	case *array.Uint64:
 		return func(dst []byte, i int) ([]byte, error) { return strconv.AppendUint(dst, a.Value(i), 10), nil }, nil
-	case *array.Float64:
-		return floatText(a.Value, 64), nil
-	case *array.Float32:
-		return floatText(func(i int) float64 { return float64(a.Value(i)) }, 32), nil
-	case *array.Decimal128:
-		scale := int(a.DataType().(*arrow.Decimal128Type).Scale)
-		return func(dst []byte, i int) ([]byte, error) { return appendPyDecimal(dst, a.Value(i).BigInt(), scale), nil }, nil
-	case *array.Decimal256:
-		scale := int(a.DataType().(*arrow.Decimal256Type).Scale)
-		return func(dst []byte, i int) ([]byte, error) { return appendPyDecimal(dst, a.Value(i).BigInt(), scale), nil }, nil
 	case *array.Timestamp:
-		tt := a.DataType().(*arrow.TimestampType)
+		get, zoned, err := wallClocks(a)
+		if err != nil {
+			return nil, err
+		}
 		return func(dst []byte, i int) ([]byte, error) {
-			us, ok := toMicros(int64(a.Value(i)), tt.Unit)
+			us, offset, ok := get(i)
 			if !ok {
 				return dst, fmt.Errorf("out of range for a timestamp")
 			}
-			return appendTimestamp(dst, us, tt.TimeZone != ""), nil
+			return appendTimestamp(dst, us, offset, zoned), nil
 		}, nil
-	case *array.Binary:
-		return bytesText(a.Value), nil
-	case *array.LargeBinary:
-		return bytesText(a.Value), nil
-	case *array.FixedSizeBinary:
-		if get := uuids(a); get != nil && (col.OID == OIDUUID || col.OID == OIDUUIDArray) {
-			return func(dst []byte, i int) ([]byte, error) { return appendUUID(dst, get(i)), nil }, nil
-		}
-		return bytesText(a.Value), nil
 	case array.ListLike:
 		return listText(col, a)
 	}
@@ -161,11 +214,31 @@ func textFor(col Column, a arrow.Array) (text, error) {
 	return nil, fmt.Errorf("values of Arrow type %s have no PostgreSQL text form here", a.DataType())
 }
 
+// dictionaryText writes a dictionary-encoded array's values through its
+// dictionary's text, without decoding it.
+func dictionaryText(col Column, d *array.Dictionary) (text, error) {
+	values := d.Dictionary()
+	f, err := valueText(col, values)
+	if err != nil {
+		return nil, err
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		k := d.GetValueIndex(i)
+		if values.IsNull(k) {
+			return dst, errNull
+		}
+		return f(dst, k)
+	}, nil
+}
+
 // floatText writes Python's repr, with the server's spelling of NaN and
 // the infinities; float32 values keep their own shortest digits.
-func floatText(get func(i int) float64, bits int) text {
+func floatText(get func(i int) (float64, error), bits int) text {
 	return func(dst []byte, i int) ([]byte, error) {
-		switch f := get(i); {
+		f, err := get(i)
+		switch {
+		case err != nil:
+			return dst, err
 		case math.IsNaN(f):
 			return append(dst, "NaN"...), nil
 		case math.IsInf(f, 1):
@@ -217,7 +290,7 @@ func appendPyDecimal(dst []byte, v *big.Int, scale int) []byte {
 // vector is written as str(list) writes it, which is pgvector's input.
 func listText(col Column, a array.ListLike) (text, error) {
 	items := a.ListValues()
-	item, err := textFor(col, items)
+	item, err := valueText(col, items)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +317,9 @@ func listText(col Column, a array.ListLike) (text, error) {
 				}
 			default:
 				dst, err = item(dst, k)
+			}
+			if err == errNull {
+				dst, err = append(dst, "NULL"...), nil
 			}
 			if err != nil {
 				return dst, err

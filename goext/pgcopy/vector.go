@@ -18,10 +18,8 @@ func vectorField(a arrow.Array) (field, error) {
 		return nil, unsupported(a)
 	}
 	items := list.ListValues()
-	get := floats(items)
-	switch items.(type) {
-	case *array.Float32, *array.Float64:
-	default:
+	get, _ := floats(items)
+	if get == nil {
 		return nil, unsupported(a)
 	}
 	var text []byte
@@ -38,7 +36,7 @@ func vectorField(a arrow.Array) (field, error) {
 			if items.IsNull(k) {
 				return dst, fmt.Errorf("item %d is null, which a vector cannot hold", k-int(start))
 			}
-			f, ok := pyFloat32(&text, get(k))
+			f, ok := pyFloat32(&text, get(k)) // exact for float32 and float16 items
 			if !ok {
 				return dst, fmt.Errorf("item %d is out of range for a vector", k-int(start))
 			}

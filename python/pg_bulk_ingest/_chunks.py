@@ -9,6 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple
 import pyarrow as pa
 
 from ._arrow import TableConverter
+from ._arrow_input import ArrowInput, is_arrow
 
 # Rows are turned into Arrow columns in slabs smaller than the cyclic
 # garbage collector's youngest generation (700 allocations), so that a row
@@ -26,7 +27,8 @@ class _Pending:
         self.rows: List[Sequence[Any]] = []
         self.slabs: List[List[pa.Array]] = []
         self.slab_rows = 0  # rows in self.slabs
-        self.converted = 0  # rows of the batch converted so far
+        self.converted = 0  # rows of the batch converted (or sent as Arrow) so far
+        self.arrow: Any = None  # the table's ArrowInput, once it has Arrow items
 
     def convert(self) -> None:
         self.slabs.append(self.converter.arrays(self.rows, self.converted))
@@ -39,16 +41,36 @@ class _Pending:
         self.slabs, self.slab_rows = [], 0
         return batch
 
+    def flush(self) -> Iterator[pa.RecordBatch]:
+        """The rows not sent yet, as one chunk if any."""
+        if self.rows:
+            self.convert()
+        if self.slab_rows:
+            yield self.take()
+
+    def arrow_chunks(self, data: Any, chunk_rows: int, batch: Any) -> Iterator[pa.RecordBatch]:
+        """An Arrow-native item's chunks, after the rows before it."""
+        yield from self.flush()
+        if self.arrow is None:
+            self.arrow = ArrowInput(self.converter.table)
+        for chunk in self.arrow.batches(data, chunk_rows, batch):
+            self.converted += chunk.num_rows
+            yield chunk
+
 
 def chunks(
-    rows: Iterable[Tuple[Any, Sequence[Any]]],
+    rows: Iterable[Tuple[Any, Any]],
     index: Dict[Any, int],
     converters: List[TableConverter],
     chunk_rows: int,
+    batch: Any = None,
 ) -> Iterator[Tuple[int, pa.RecordBatch]]:
     """Yields (table index, batch) of at least chunk_rows rows (fewer at the
-    end), keeping each table's row order. Rows of tables missing from
-    index are skipped."""
+    end, or before an Arrow-native item of the table), keeping each table's
+    row order. An item is a row, or Arrow data of any number of rows (see
+    _arrow_input), sent in chunks of at most chunk_rows rows. Items of
+    tables missing from index are skipped; batch names the batch in
+    messages."""
     slab_rows = min(SLAB_ROWS, chunk_rows)
     pending = [_Pending(c) for c in converters]
     it = iter(rows)
@@ -57,19 +79,24 @@ def chunks(
         if not items:
             break
         tables, data = zip(*items)
-        first = tables[0]
-        if all(map(is_, tables, repeat(first))):  # the common case: one table
-            i = index.get(first)
-            if i is None:
-                continue
-            pending[i].rows.extend(data)
-            touched: Iterable[int] = (i,)
+        types = list(map(type, data))  # row tuples, or also Arrow data?
+        if types.count(tuple) != len(types) and any(map(is_arrow, set(types))):
+            yield from _mixed(items, index, pending, chunk_rows, batch)
+            touched: Iterable[int] = range(len(pending))
         else:
-            for table, row in zip(tables, data):
-                i = index.get(table)
-                if i is not None:
-                    pending[i].rows.append(row)
-            touched = range(len(pending))
+            first = tables[0]
+            if all(map(is_, tables, repeat(first))):  # the common case: one table
+                i = index.get(first)
+                if i is None:
+                    continue
+                pending[i].rows.extend(data)
+                touched = (i,)
+            else:
+                for table, row in zip(tables, data):
+                    i = index.get(table)
+                    if i is not None:
+                        pending[i].rows.append(row)
+                touched = range(len(pending))
         for i in touched:
             p = pending[i]
             if len(p.rows) >= slab_rows:
@@ -77,7 +104,21 @@ def chunks(
                 if p.slab_rows >= chunk_rows:
                     yield i, p.take()
     for i, p in enumerate(pending):
-        if p.rows:
-            p.convert()
-        if p.slab_rows:
-            yield i, p.take()
+        for chunk in p.flush():
+            yield i, chunk
+
+
+def _mixed(
+    items: List[Tuple[Any, Any]], index: Dict[Any, int], pending: List[_Pending], chunk_rows: int, batch: Any
+) -> Iterator[Tuple[int, pa.RecordBatch]]:
+    """A slab with Arrow-native items: each sent where it comes among its
+    table's rows."""
+    for table, item in items:
+        i = index.get(table)
+        if i is None:
+            continue
+        if is_arrow(type(item)):
+            for chunk in pending[i].arrow_chunks(item, chunk_rows, batch):
+                yield i, chunk
+        else:
+            pending[i].rows.append(item)

@@ -72,6 +72,7 @@ class Session:
         self.batch_iter: Optional[Iterator[Any]] = None
         self.batch_hwm: Any = None
         self.batch_metadata: Any = None
+        self.batch_number = 0  # batches read so far; the engine numbers them alike
         self.chunks: Optional[Iterator[Tuple[int, pa.RecordBatch]]] = None
         self._out = ffi.new("pbi_request *")
         self._handle = 0
@@ -215,7 +216,8 @@ class Session:
             return None
         hwm, metadata, rows = item
         self.batch_hwm, self.batch_metadata = hwm, metadata
-        self.chunks = chunks(rows, self.index, self.converters, self.chunk_rows)
+        self.batch_number += 1
+        self.chunks = chunks(rows, self.index, self.converters, self.chunk_rows, self.batch_number)
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
 
     def _next_chunk(self, req: Request) -> Any:

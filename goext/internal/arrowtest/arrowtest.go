@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/decimal128"
 	"github.com/apache/arrow/go/v15/arrow/decimal256"
+	"github.com/apache/arrow/go/v15/arrow/float16"
 )
 
 // Append appends v (nil for NULL) to b. Integers may be int or int64;
@@ -26,22 +27,34 @@ func Append(b array.Builder, v any) error {
 		b.Append(integer(v))
 	case *array.Int32Builder:
 		b.Append(int32(integer(v)))
+	case *array.Int16Builder:
+		b.Append(int16(integer(v)))
 	case *array.Int8Builder:
 		b.Append(int8(integer(v)))
 	case *array.Uint8Builder:
 		b.Append(uint8(v.(uint64)))
+	case *array.Uint16Builder:
+		b.Append(uint16(v.(uint64)))
+	case *array.Uint32Builder:
+		b.Append(uint32(v.(uint64)))
 	case *array.Uint64Builder:
 		b.Append(v.(uint64))
 	case *array.Float64Builder:
 		b.Append(v.(float64))
 	case *array.Float32Builder:
 		b.Append(v.(float32))
+	case *array.Float16Builder:
+		b.Append(float16.New(v.(float32)))
 	case *array.BooleanBuilder:
 		b.Append(v.(bool))
 	case *array.StringBuilder:
 		b.Append(v.(string))
 	case *array.LargeStringBuilder:
 		b.Append(v.(string))
+	case *array.StringViewBuilder:
+		b.Append(v.(string))
+	case *array.BinaryViewBuilder:
+		b.Append(v.([]byte))
 	case *array.BinaryBuilder:
 		b.Append(v.([]byte))
 	case *array.FixedSizeBinaryBuilder:
