@@ -75,9 +75,14 @@ def chunks(
     pending = [_Pending(c) for c in converters]
     it = iter(rows)
     while True:
-        items = list(islice(it, slab_rows))
-        if not items:
+        head = next(it, _END)
+        if head is _END:
             break
+        items = [head]
+        if not _is_arrow_item(head):
+            # Arrow data is taken an item at a time, so that a stream of
+            # it is not pulled in ahead of its turn; rows a slab at a time.
+            items.extend(islice(it, slab_rows - 1))
         tables, data = zip(*items)
         types = list(map(type, data))  # row tuples, or also Arrow data?
         if types.count(tuple) != len(types) and any(map(is_arrow, set(types))):
@@ -106,6 +111,13 @@ def chunks(
     for i, p in enumerate(pending):
         for chunk in p.flush():
             yield i, chunk
+
+
+_END = object()
+
+
+def _is_arrow_item(item: Any) -> bool:
+    return type(item) is tuple and len(item) == 2 and is_arrow(type(item[1]))
 
 
 def _mixed(

@@ -94,6 +94,30 @@ def test_record_batch_reader_is_read_batch_by_batch(engine: sa.engine.Engine, sc
     assert in_order(engine, table) == [(i, i) for i in range(6)]
 
 
+def test_a_stream_of_arrow_items_is_not_read_ahead(engine: sa.engine.Engine, schema: str) -> None:
+    """Memory stays flat however many Arrow items a batch streams: each is
+    taken from the user's iterator only when the previous ones are sent
+    (the engine keeps the last few megabytes sent, to show a value the
+    server refuses)."""
+    table = id_value(schema, sa.TEXT)
+    rows_per_item, items = 10_000, 80
+    baseline = pa.total_allocated_bytes()
+    alive: List[int] = []  # Arrow bytes allocated as each item is made
+
+    def stream() -> Iterator[Any]:
+        for k in range(items):
+            alive.append(pa.total_allocated_bytes() - baseline)
+            ids = range(k * rows_per_item, (k + 1) * rows_per_item)
+            yield table, pa.record_batch({"id": pa.array(ids, pa.int32()), "v": pa.array([f"value {i:08}" for i in ids])})
+
+    run_ingest(engine, table.metadata, Batches(("hwm-1", None, stream())))
+    item_bytes = rows_per_item * (4 + 4 + 14)
+    first_half, second_half = max(alive[: items // 2]), max(alive[items // 2 :])
+    assert second_half <= first_half + item_bytes, f"{first_half:,} then {second_half:,} bytes alive"
+    assert second_half < items * item_bytes // 2
+    assert query(engine, f'SELECT count(*), max(id) FROM "{schema}"."t"') == [(rows_per_item * items, rows_per_item * items - 1)]
+
+
 def test_pycapsule_stream_object(engine: sa.engine.Engine, schema: str) -> None:
     table = id_value(schema, sa.TEXT)
     ingest_one(engine, table, (table, StreamOnly(pa.table({"v": ["x", "y"], "id": [1, 2]}))))
