@@ -60,6 +60,9 @@ class ColumnConverter:
     when they allow it, else utf8 of upstream's text of each value."""
 
     arrow_type: pa.DataType = pa.string()
+    # Whether its values are usually containers (dicts, lists), which the
+    # cyclic garbage collector walks while they are held.
+    containers = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -159,6 +162,7 @@ class StringConverter(_Typed):
 
 
 class JSONConverter(ColumnConverter):
+    containers = True
     # Upstream: json.dumps(v); None is SQL NULL, not JSON null.
     text = staticmethod(json.dumps)
 
@@ -348,6 +352,7 @@ def _escape_array_item(text: str) -> str:
 
 
 class ArrayConverter(ColumnConverter):
+    containers = True
     """sa.ARRAY: upstream's literal, each item str()'d and quoted."""
 
     @staticmethod
@@ -407,6 +412,7 @@ class TableConverter:
         self.table = table
         self.label = f"{table.schema}.{table.name}"
         self.columns: List[ColumnConverter] = [converter_for(c) for c in table.columns]
+        self.containers = any(c.containers for c in self.columns)
         self.names = [c.name for c in self.columns]
 
     def arrays(self, rows: List[Sequence[Any]], first_row: int) -> List[pa.Array]:
