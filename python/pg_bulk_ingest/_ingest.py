@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+import sqlalchemy as sa
 from pg_force_execute import pg_force_execute
 
 from ._constants import Delete, HighWatermark, Upsert, Visibility
+from ._drivers import Driver
+from ._errors import describe
 from ._session import Session
 from ._spec import table_spec
 
@@ -20,6 +23,24 @@ def _check_option(name: str, value: Any, allowed: tuple[str, ...], cls: type) ->
     if value not in allowed:
         names = ", ".join(f"{cls.__name__}.{k}" for k, v in vars(cls).items() if v in allowed)
         raise ValueError(f"{name}={value!r} is not one of {names}")
+
+
+def _check_conn(conn: Any) -> None:
+    # A SQLAlchemy 1.4 Connection made without future=True has no
+    # commit(), which the ingest calls after each batch.
+    if not isinstance(conn, sa.engine.Connection) or not hasattr(conn, "commit"):
+        raise TypeError(
+            f"conn must be a SQLAlchemy Connection (engine.connect(); create_engine(..., future=True) "
+            f"under SQLAlchemy 1.4), not {type(conn).__module__}.{type(conn).__qualname__}"
+        )
+    Driver(conn)  # refuses other drivers than psycopg2 and psycopg
+    if conn.in_transaction():
+        # Upstream's conn.begin() fails here too, with SQLAlchemy's message.
+        raise sa.exc.InvalidRequestError(
+            "conn is in a transaction (begun by conn.begin() or by a statement run on it): ingest begins "
+            "and commits a transaction per batch itself; commit or roll back first, or pass a connection "
+            "with no transaction begun"
+        )
 
 
 def ingest(
@@ -41,9 +62,16 @@ def ingest(
     _check_option("upsert", upsert, _UPSERTS, Upsert)
     _check_option("delete", delete, _DELETES, Delete)
     _check_option("visibility", visibility, _VISIBILITIES, Visibility)
+    _check_conn(conn)
+    if not isinstance(metadata, sa.MetaData):
+        raise TypeError(f"metadata must be a sqlalchemy MetaData, not {describe(metadata)}")
+    if not callable(batches):
+        raise TypeError(
+            f"batches must be a callable taking the high watermark and returning the batches, not {describe(batches)}"
+        )
     tables = list(metadata.tables.values())
     if not tables:
-        raise ValueError("metadata has no tables")
+        raise ValueError("metadata has no tables: define at least one sa.Table(..., metadata, ..., schema=...)")
     spec = {
         "tables": [table_spec(t) for t in tables],
         "options": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
@@ -15,7 +16,7 @@ from ._chunks import chunks
 from ._constants import HighWatermark
 from ._copy import BackgroundCopy
 from ._drivers import Driver
-from ._errors import IngestError
+from ._errors import IngestError, describe
 from ._native import ffi, lib
 
 # Request codes, as in goext/bridge.
@@ -206,7 +207,14 @@ class Session:
             value = self.high_watermark
         first = self.tables[0]
         self.logger.info("High-watermark of %s.%s is %s", first.schema, first.name, value)
-        self.batch_iter = iter(self.batches(value))
+        result = self.batches(value)
+        try:
+            self.batch_iter = iter(result)
+        except TypeError:
+            raise TypeError(
+                f"batches(high_watermark) returned {describe(result)}: expected an iterable (a generator, a list) "
+                "of (high_watermark, batch_metadata, rows) tuples"
+            ) from None
 
     def _next_batch(self, req: Request) -> Any:
         assert self.batch_iter is not None
@@ -214,9 +222,22 @@ class Session:
             item = next(self.batch_iter)
         except StopIteration:
             return None
-        hwm, metadata, rows = item
-        self.batch_hwm, self.batch_metadata = hwm, metadata
         self.batch_number += 1
+        # Upstream unpacks any iterable of three: a str or dict of three
+        # would be taken apart, so only sequences are.
+        if not isinstance(item, Sequence) or isinstance(item, (str, bytes, bytearray)) or len(item) != 3:
+            raise TypeError(
+                f"batch {self.batch_number}: batches yielded {describe(item)}: expected a tuple "
+                "(high_watermark, batch_metadata, rows)"
+            )
+        hwm, metadata, rows = item
+        try:
+            rows = iter(rows)
+        except TypeError:
+            raise TypeError(
+                f"batch {self.batch_number}: its rows are {describe(rows)}: expected an iterable of (table, row) pairs"
+            ) from None
+        self.batch_hwm, self.batch_metadata = hwm, metadata
         self.chunks = chunks(rows, self.index, self.converters, self.chunk_rows, self.batch_number)
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
 
@@ -233,6 +254,15 @@ class Session:
 
     def _batch_high_watermark(self, req: Request) -> Any:
         value = self.batch_hwm() if callable(self.batch_hwm) else self.batch_hwm
+        try:
+            # allow_nan=False: the engine stores JSON, which has no NaN.
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise (TypeError if isinstance(e, TypeError) else ValueError)(
+                f"batch {self.batch_number}: its high watermark {describe(value)} is not JSON-encodable ({e}); "
+                "it is stored as JSON in the first table's comment, so it must be None, a bool, an int, a finite "
+                "float, a str, or lists and dicts of them (a datetime as its isoformat(), say)"
+            ) from e
         return {"value": value, "text": str(value)}
 
     def _on_before_visible(self, req: Request) -> None:

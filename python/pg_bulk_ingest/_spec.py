@@ -62,7 +62,10 @@ def column_type(column: sa.Column[Any]) -> str:
 
 def table_spec(table: sa.Table) -> dict[str, Any]:
     if not table.schema:
-        raise ValueError(f"table {table.name!r} has no schema: pass schema=... to sa.Table")
+        raise ValueError(
+            f"table {table.name!r} has no schema: pass schema=... to sa.Table (or sa.MetaData); "
+            "ingest creates the schema when it is missing"
+        )
     return {
         "schema": table.schema,
         "name": table.name,
