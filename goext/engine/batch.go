@@ -25,6 +25,9 @@ type batchRun struct {
 
 func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	br := &batchRun{run: r, number: number, staging: map[int]string{}, ingest: map[int]ingestTable{}, rows: map[int]int{}}
+	if err := r.lockTables(ctx); err != nil {
+		return err
+	}
 	for i, t := range r.tables {
 		if err := br.firstBatch(ctx, i, t); err != nil {
 			return err
@@ -66,6 +69,7 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	if err := r.conn.Commit(ctx); err != nil {
 		return fmt.Errorf("batch %d: committing: %w", number, err)
 	}
+	r.locked = false
 	r.log.Info("Ingestion of batch %s with high watermark value %s complete", b.Metadata, hwmText)
 	if err := r.conn.Begin(ctx); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

@@ -34,12 +34,15 @@ type run struct {
 	tables  []*table
 	comment map[string]json.RawMessage // first table's comment, other keys kept
 	types   map[*table][]string        // wanted column types as the server writes them
+	locks   []tableLock                // the tables' advisory locks, in the order taken
+	locked  bool                       // the current transaction holds them
 }
 
 // Ingest creates the tables when missing and ingests every batch of src,
 // one transaction each, storing each batch's high watermark in the first
 // table's comment. On error the current batch is rolled back; earlier
-// batches stay committed.
+// batches stay committed. Ingests into a common table take turns, a
+// transaction at a time (lockTables).
 func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log Logger) (err error) {
 	if err := req.Validate(); err != nil {
 		return err
@@ -59,6 +62,9 @@ func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log L
 			}
 		}
 	}()
+	if err := r.lockTables(ctx); err != nil {
+		return err
+	}
 	if err := r.prepareTables(ctx); err != nil {
 		return err
 	}

@@ -213,6 +213,21 @@ const SchemaExists = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE
 // LockName takes a transaction-scoped advisory lock on the name $1.
 const LockName = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))`
 
+// TableLockKey is the key by which ingests lock the table $1 (quoted and
+// qualified): its hashtext, an int4. Keys of different tables may
+// collide: that only makes their ingests wait for each other.
+const TableLockKey = `SELECT pg_catalog.hashtext($1::text)`
+
+// TryLockTable takes the transaction-scoped advisory lock that ingests
+// into the table of key $1 (TableLockKey) hold during each batch, if no
+// other session holds it, and answers whether it did. The two-int4 form
+// of the key, (hashtext('pg_bulk_ingest'), key), keeps it apart from the
+// one-bigint keys of LockName.
+const TryLockTable = `SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pg_bulk_ingest'), $1::int4)`
+
+// LockTable waits for the lock of TryLockTable and takes it.
+const LockTable = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_bulk_ingest'), $1::int4)`
+
 // TableExists answers whether $1.$2 is a table.
 const TableExists = `SELECT EXISTS (
 	SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
