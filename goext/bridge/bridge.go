@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/engine"
@@ -89,8 +90,25 @@ type Session struct {
 	cancel   context.CancelFunc
 	closed   <-chan struct{} // closed by Close
 	waiting  bool            // a request is out and not yet answered
+	pending  Op              // that request's op
 	ended    bool
 	failures int // host errors so far
+}
+
+// testPanic is the op of the request at which the engine goroutine of a
+// session panics, once, instead of sending it; 0 when unarmed. Only the
+// tests of panic recovery arm it (PanicAt, the C ABI's pbi_test_panic).
+var testPanic atomic.Int32
+
+// PanicAt makes the engine goroutine of a running or next session panic
+// once, at its next request with that op; PanicAt(OpDone) disarms it.
+// For tests only: they check that such a panic fails the ingest cleanly.
+func PanicAt(op Op) { testPanic.Store(int32(op)) }
+
+func testPanicAt(op Op) {
+	if t := testPanic.Load(); t != 0 && Op(t) == op && testPanic.CompareAndSwap(t, 0) {
+		panic(fmt.Sprintf("test panic before request %d", op))
+	}
 }
 
 // Start parses the request document and starts the engine.
@@ -106,13 +124,18 @@ func Start(doc []byte) (*Session, error) {
 }
 
 func (s *Session) run(ctx context.Context, req *spec.Request) {
+	// The engine reads Arrow buffers that the host's libraries allocated:
+	// a fault there (a producer's bad offsets) must fail the ingest like
+	// a panic, not end the process.
+	debug.SetPanicOnFault(true)
+	h := &host{s: s}
 	err := func() (err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = fmt.Errorf("internal error (Go panic): %v\n%s", p, debug.Stack())
+				h.unwind(ctx, err)
 			}
 		}()
-		h := &host{s: s}
 		return engine.Ingest(ctx, h, req, h, h)
 	}()
 	done := Request{Op: OpDone}
@@ -155,8 +178,31 @@ func (s *Session) Step(a Answer) Request {
 	}
 	r := <-s.requests
 	s.waiting = r.Op != OpDone
+	s.pending = r.Op
 	s.ended = r.Op == OpDone
 	return r
+}
+
+// Pending is the op of the request the host is answering; OpDone when none.
+func (s *Session) Pending() Op {
+	if !s.waiting {
+		return OpDone
+	}
+	return s.pending
+}
+
+// Abort answers the outstanding request with err, a failure on the host's
+// side of the bridge rather than in the host (a panic recovered in the C
+// ABI): the engine unwinds the batch as after any failure, through
+// requests the host answers (the COPY aborted, the transaction rolled
+// back), and ends with err. With no request outstanding the session ends
+// at once with err.
+func (s *Session) Abort(err error) Request {
+	if s.waiting {
+		return s.Step(Answer{Err: err})
+	}
+	s.ended = true
+	return Request{Op: OpDone, JSON: mustJSON(map[string]any{"error": err.Error()})}
 }
 
 // Close stops the engine if it still runs; the host calls it once. Once
@@ -178,12 +224,17 @@ func mustJSON(v any) []byte {
 }
 
 // host implements engine.Conn, engine.Source and engine.Logger by asking
-// the host.
+// the host. Its methods run on the engine's goroutine, one at a time.
 type host struct {
 	s *Session
+	// The host is inside a COPY (between COPY_BEGIN and COPY_END) or a
+	// get_pg_force_execute section (FORCE_BEGIN, FORCE_END), which a
+	// failure must end before the transaction is rolled back.
+	copying, forcing bool
 }
 
 func (h *host) call(ctx context.Context, op Op, doc any, data []byte) (Answer, error) {
+	testPanicAt(op)
 	r := Request{Op: op, Data: data}
 	if doc != nil {
 		r.JSON = mustJSON(doc)
@@ -197,8 +248,51 @@ func (h *host) call(ctx context.Context, op Op, doc any, data []byte) (Answer, e
 	case <-h.s.closed:
 		return Answer{}, errors.New("the session was closed")
 	}
+	switch op {
+	case OpCopyBegin, OpCopyEnd:
+		h.copying = op == OpCopyBegin
+	case OpForceBegin, OpForceEnd:
+		h.forcing = op == OpForceBegin
+	}
 	a := <-h.s.answers
+	if he := (*HostError)(nil); errors.As(a.Err, &he) {
+		// The host ends its COPY before it reports a failure in it, and
+		// has not entered a section whose start failed.
+		switch op {
+		case OpCopyBegin, OpCopyData:
+			h.copying = false
+		case OpForceBegin:
+			h.forcing = false
+		}
+	}
 	return a, a.Err
+}
+
+// endCopy aborts the host's COPY with err if it is still open: after a
+// failure of the engine or of the bridge, not of the host's COPY itself.
+func (h *host) endCopy(ctx context.Context, err error) {
+	if h.copying {
+		h.call(ctx, OpCopyEnd, map[string]any{"error": err.Error()}, nil) //nolint:errcheck // err is the one to report
+	}
+}
+
+// endForce leaves the host's get_pg_force_execute section, if it is in
+// one, telling it that the section failed with err.
+func (h *host) endForce(ctx context.Context, err error) {
+	if h.forcing {
+		h.call(ctx, OpForceEnd, map[string]any{"error": err.Error()}, nil) //nolint:errcheck // err is the one to report
+	}
+}
+
+// unwind leaves the host as a failed batch leaves it, after a panic that
+// skipped the engine's own unwinding: the COPY aborted, the
+// get_pg_force_execute section left, the transaction rolled back.
+func (h *host) unwind(ctx context.Context, err error) {
+	defer func() { recover() }() //nolint:errcheck // the panic's error is reported anyway
+	ctx = context.WithoutCancel(ctx)
+	h.endCopy(ctx, err)
+	h.endForce(ctx, err)
+	h.call(ctx, OpRollback, nil, nil) //nolint:errcheck // err is the one to report
 }
 
 func (h *host) sql(ctx context.Context, op Op, sql string, args []any) (Answer, error) {
@@ -235,17 +329,14 @@ func (h *host) Query(ctx context.Context, sql string, args ...any) ([][]any, err
 }
 
 func (h *host) CopyFrom(ctx context.Context, sql string, r io.Reader) error {
-	if _, err := h.call(ctx, OpCopyBegin, map[string]any{"sql": sql}, nil); err != nil {
-		return err
-	}
-	w := &copyWriter{h: h, ctx: ctx}
-	_, err := io.Copy(w, r)
-	if w.hostEnded {
-		return err
+	_, err := h.call(ctx, OpCopyBegin, map[string]any{"sql": sql}, nil)
+	if err == nil {
+		_, err = io.Copy(&copyWriter{h: h, ctx: ctx}, r)
 	}
 	if err != nil {
-		// Abort the host's COPY; the stream's error is the one to report.
-		h.call(ctx, OpCopyEnd, map[string]any{"error": err.Error()}, nil) //nolint:errcheck
+		// Abort the host's COPY unless the host ended it; the stream's
+		// error is the one to report.
+		h.endCopy(ctx, err)
 		return err
 	}
 	_, err = h.call(ctx, OpCopyEnd, map[string]any{}, nil)
@@ -253,14 +344,12 @@ func (h *host) CopyFrom(ctx context.Context, sql string, r io.Reader) error {
 }
 
 type copyWriter struct {
-	h         *host
-	ctx       context.Context
-	hostEnded bool
+	h   *host
+	ctx context.Context
 }
 
 func (w *copyWriter) Write(p []byte) (int, error) {
 	if _, err := w.h.call(w.ctx, OpCopyData, nil, p); err != nil {
-		w.hostEnded = true
 		return 0, err
 	}
 	return len(p), nil
@@ -285,6 +374,7 @@ func (h *host) Rollback(ctx context.Context) error {
 // always leaves, telling it whether the section failed.
 func (h *host) Force(ctx context.Context, section func(context.Context) error) error {
 	if _, err := h.call(ctx, OpForceBegin, nil, nil); err != nil {
+		h.endForce(ctx, err) // unless the host failed to enter it
 		return err
 	}
 	err := section(ctx)

@@ -3,30 +3,23 @@
 // Errors return as values and every panic is recovered here.
 package main
 
-/*
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-typedef struct {
-	int op;
-	const char *json;
-	size_t json_len;
-	const void *data;
-	size_t data_len;
-} pbi_request;
-
-// Answer statuses of pbi_step.
-enum { PBI_OK = 0, PBI_HOST_ERROR = 1, PBI_NO_ANSWER = 2 };
-*/
+// #include <stdlib.h>
+// #include <string.h>
+// #include "capi.h"
 import "C"
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"unsafe"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/cdata"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/bridge"
 )
@@ -102,22 +95,48 @@ func pbi_start(doc *C.char, n C.size_t, errOut **C.char) (id C.uint64_t) {
 	return C.uint64_t(nextID)
 }
 
+// panicError is the error a recovered panic becomes.
+func panicError(p any) error {
+	if f, ok := p.(interface{ Addr() uintptr }); ok { // a fault (debug.SetPanicOnFault)
+		return fmt.Errorf("internal error (Go panic): %v (fault address %#x)", p, f.Addr())
+	}
+	return fmt.Errorf("internal error (Go panic): %v", p)
+}
+
+// orphan holds the request pbi_step returns when it has no session to
+// keep it in (an unknown id).
+var orphan struct {
+	sync.Mutex
+	json cbuf
+}
+
 //export pbi_step
 func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema unsafe.Pointer, out *C.pbi_request) (rc C.int) {
+	var (
+		h        *handle
+		rec      arrow.Record
+		answered bool // the answer went to the session
+	)
+	// Importing reads the host's Arrow structures: a fault there is a panic.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			msg := []byte(fmt.Sprintf("internal error (Go panic): %v", p))
-			out.op = C.int(bridge.OpDone)
-			out.json, out.json_len = nil, 0
-			if h, err := lookup(uint64(id)); err == nil {
-				ptr, l := h.json.set(msg)
-				out.json, out.json_len = (*C.char)(ptr), l
-			}
+			err := panicError(p)
 			rc = -1
+			if rec != nil && !answered {
+				rec.Release()
+			}
+			r := bridge.Request{Op: bridge.OpDone, JSON: errorJSON(err)}
+			if h != nil && !answered {
+				// The engine gets the panic as the failure of its request
+				// and unwinds the batch through the host, as after any.
+				r = abort(h.s, err)
+			}
+			putRequest(out, h, r)
 		}
 	}()
-	h, err := lookup(uint64(id))
-	if err != nil {
+	var err error
+	if h, err = lookup(uint64(id)); err != nil {
 		panic(err)
 	}
 	var a bridge.Answer
@@ -125,7 +144,8 @@ func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema 
 	case C.PBI_OK:
 		a.JSON = C.GoBytes(unsafe.Pointer(doc), C.int(n))
 		if arr != nil {
-			rec, err := cdata.ImportCRecordBatch((*cdata.CArrowArray)(arr), (*cdata.CArrowSchema)(schema))
+			C.pbi_track((*C.struct_ArrowArray)(arr))
+			rec, err = cdata.ImportCRecordBatch((*cdata.CArrowArray)(arr), (*cdata.CArrowSchema)(schema))
 			if err != nil {
 				cdata.ReleaseCArrowArray((*cdata.CArrowArray)(arr))
 				a.Err = fmt.Errorf("importing Arrow record batch: %w", err)
@@ -138,13 +158,44 @@ func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema 
 	default:
 		a.Err = errors.New("unknown answer status")
 	}
-	r := h.s.Step(a)
+	testPanicInStep(h.s.Pending())
+	answered = true
+	putRequest(out, h, h.s.Step(a))
+	return 0
+}
+
+// abort fails the session's outstanding request with err; the request
+// that follows, or the end of the session if abort panics too.
+func abort(s *bridge.Session, err error) (r bridge.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = bridge.Request{Op: bridge.OpDone, JSON: errorJSON(err)}
+		}
+	}()
+	return s.Abort(err)
+}
+
+func errorJSON(err error) []byte {
+	b, _ := json.Marshal(map[string]string{"error": err.Error()}) //nolint:errcheck // a map of strings always encodes
+	return b
+}
+
+// putRequest copies r into out, in C memory kept by h (by orphan when
+// h is nil) until the next step.
+func putRequest(out *C.pbi_request, h *handle, r bridge.Request) {
 	out.op = C.int(r.Op)
+	out.json, out.json_len, out.data, out.data_len = nil, 0, nil, 0
+	if h == nil {
+		orphan.Lock()
+		defer orphan.Unlock()
+		p, l := orphan.json.set(r.JSON)
+		out.json, out.json_len = (*C.char)(p), l
+		return
+	}
 	p, l := h.json.set(r.JSON)
 	out.json, out.json_len = (*C.char)(p), l
 	d, dl := h.data.set(r.Data)
 	out.data, out.data_len = d, dl
-	return 0
 }
 
 //export pbi_close
@@ -163,5 +214,100 @@ func pbi_close(id C.uint64_t) {
 
 //export pbi_free
 func pbi_free(p unsafe.Pointer) { C.free(p) }
+
+// Stats is what pbi_stats reports.
+type Stats struct {
+	HeapAlloc   uint64 `json:"heap_alloc"`   // bytes of live Go heap objects, after a collection
+	HeapObjects uint64 `json:"heap_objects"` // live Go heap objects, after a collection
+	HeapSys     uint64 `json:"heap_sys"`     // bytes of heap memory obtained from the OS
+	Sys         uint64 `json:"sys"`          // bytes the Go runtime obtained from the OS in all
+	Goroutines  int    `json:"goroutines"`
+	Sessions    int    `json:"sessions"`     // started and not yet closed
+	ArrowArrays int64  `json:"arrow_arrays"` // record batches imported from the host and not yet released
+}
+
+func stats() Stats {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mu.Lock()
+	sessions := len(handles)
+	mu.Unlock()
+	return Stats{
+		HeapAlloc: m.HeapAlloc, HeapObjects: m.HeapObjects, HeapSys: m.HeapSys, Sys: m.Sys,
+		Goroutines: runtime.NumGoroutine(), Sessions: sessions, ArrowArrays: int64(C.pbi_live()),
+	}
+}
+
+// pbi_stats returns the Go side's memory and bookkeeping as JSON (Stats),
+// after a garbage collection, for pbi_free; NULL if it fails. For
+// diagnostics and the soak tests: it stops the world for the collection.
+//
+//export pbi_stats
+func pbi_stats() (doc *C.char) {
+	defer func() {
+		if p := recover(); p != nil {
+			doc = nil
+		}
+	}()
+	b, err := json.Marshal(stats())
+	if err != nil {
+		return nil
+	}
+	return C.CString(string(b))
+}
+
+// Where pbi_test_panic makes a panic happen.
+const (
+	panicHere   = 0 // in the pbi_test_panic call itself
+	panicEngine = 1 // in the engine's goroutine, instead of sending its next request of the op
+	panicStep   = 2 // in the pbi_step call answering the next request of the op, after its record's import
+)
+
+// faultSink keeps the faulting read of pbi_test_panic from being optimised away.
+var faultSink byte
+
+// stepPanic is the op whose answering pbi_step panics once; 0 when unarmed.
+var stepPanic atomic.Int32
+
+func testPanicInStep(op bridge.Op) {
+	if t := stepPanic.Load(); t != 0 && bridge.Op(t) == op && stepPanic.CompareAndSwap(t, 0) {
+		panic(fmt.Sprintf("test panic answering request %d", op))
+	}
+}
+
+// pbi_test_panic is for the package's tests only: it makes a Go panic
+// happen where (panicHere, panicEngine, panicStep) says, once, at the next
+// request of op (a bridge.Op; 0 disarms where). It returns the recovered
+// panic's message for panicHere, for pbi_free, and NULL otherwise. Every
+// such panic must end as an error of the call or of the ingest, never
+// bring the host down.
+//
+//export pbi_test_panic
+func pbi_test_panic(where, op C.int) (msg *C.char) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg = cError(panicError(p).Error())
+		}
+	}()
+	switch where {
+	case panicHere:
+		// A read of memory that is mapped but not readable, as of a
+		// foreign buffer's bad offset: a fault, which the runtime turns
+		// into a panic only when asked to (debug.SetPanicOnFault).
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		page, err := syscall.Mmap(-1, 0, syscall.Getpagesize(), syscall.PROT_NONE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+		if err != nil {
+			panic(err)
+		}
+		defer syscall.Munmap(page) //nolint:errcheck // a test's page
+		faultSink = page[0]
+	case panicEngine:
+		bridge.PanicAt(bridge.Op(op))
+	case panicStep:
+		stepPanic.Store(int32(op))
+	}
+	return nil
+}
 
 func main() {}

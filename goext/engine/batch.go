@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -276,7 +277,17 @@ func (s *copyStream) fill() error {
 	}
 	first := s.br.rows[s.table]
 	encoded := make(chan error, 1)
-	go func() { encoded <- s.encode(c, enc, first) }()
+	go func() {
+		// A panic here, away from the goroutines that recover, would end
+		// the host process: it fails the batch instead.
+		debug.SetPanicOnFault(true)
+		defer func() {
+			if p := recover(); p != nil {
+				encoded <- fmt.Errorf("internal error (Go panic): %v\n%s", p, debug.Stack())
+			}
+		}()
+		encoded <- s.encode(c, enc, first)
+	}()
 	next, nextEnc, readErr := s.read()
 	if err := <-encoded; err != nil {
 		c.Record.Release()

@@ -1,17 +1,38 @@
 """The process the package lives in: the Go library loads at first use, so
-importing and then forking (multiprocessing, Celery, Airflow) works, and
-ingests on separate connections may run in threads at once."""
+importing and then forking (multiprocessing, Celery, Airflow) works, also
+after the parent has ingested (the child loads a Go runtime of its own);
+ingests on separate connections run in threads at once; and a Go panic is
+an exception of the ingest, never the end of the interpreter."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
 import threading
-from typing import Any, List
+import time
+from typing import Any, Callable, Iterator, List
 
+import pyarrow as pa
+import pytest
 import sqlalchemy as sa
-from helpers import int_table, query, rows_of, run_ingest
+from helpers import connection_works, int_table, query, read_rows, rows_of, run_ingest, stored_high_watermark
+
+from pg_bulk_ingest import IngestError, ingest
+from pg_bulk_ingest import _native
+
+# Request codes, as in goext/bridge.
+COPY_DATA, COMMIT, NEXT_CHUNK, ON_BEFORE_VISIBLE = 4, 7, 11, 13
+
+
+def _python(code: str, timeout: float = 180) -> "subprocess.CompletedProcess[str]":
+    """Runs code in a fresh interpreter that imports what this one does;
+    a hang fails the test (TimeoutExpired) instead of hanging it."""
+    prelude = f"import sys\nsys.path[:0] = {sys.path!r}\n"
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _child_ingest(url: str, schema: str, queue: Any) -> None:
@@ -69,6 +90,253 @@ def test_ingests_in_threads_on_separate_connections(engine: sa.engine.Engine, sc
         t.start()
     for t in threads:
         t.join(120)
+    assert not any(t.is_alive() for t in threads), "an ingest thread hangs"
     assert errors == []
     for n in range(4):
         assert query(engine, f'SELECT count(*), max(value) FROM "{schema}".thread_{n}') == [(20_000, f"t{n}-9999")]
+
+
+# --- forking after the engine has run -------------------------------------
+
+FORK_AFTER_INGEST = """
+import multiprocessing, os, sqlalchemy as sa
+from helpers import int_table, rows_of, run_ingest
+from pg_bulk_ingest import _native
+
+URL, SCHEMA = {url!r}, {schema!r}
+
+def ingest_into(name, rows):
+    engine = sa.create_engine(URL, future=True)
+    metadata = sa.MetaData()
+    table = int_table(metadata, SCHEMA, name=name)
+    run_ingest(engine, metadata, lambda hwm: [(name, None, rows_of(table, rows))])
+    engine.dispose()
+
+def grandchild(n, queue):
+    try:
+        ingest_into(f"grandchild_{{n}}", [(1, f"grandchild {{n}}")])
+        queue.put(("grandchild", n, "ok", len(_native._inherited)))
+    except BaseException as e:
+        queue.put(("grandchild", n, repr(e), None))
+
+def child(n, queue):
+    try:
+        # A thread of the child ingests too, on its own connection.
+        import threading
+        t = threading.Thread(target=ingest_into, args=(f"child_{{n}}_thread", [(7, "thread")]))
+        t.start()
+        ingest_into(f"child_{{n}}", [(i, f"child {{n}}") for i in range(1000)])
+        t.join(60)
+        # The child has run Go in turn: its own child gets a fresh copy too.
+        g = ctx.Process(target=grandchild, args=(n, queue))
+        g.start()
+        g.join(60)
+        status = "ok" if g.exitcode == 0 and not t.is_alive() else f"grandchild exit {{g.exitcode}}"
+        queue.put(("child", n, status, len(_native._inherited)))
+    except BaseException as e:
+        queue.put(("child", n, repr(e), None))
+
+ingest_into("parent", [(1, "before")])  # the Go runtime runs in this process now
+assert _native._lib is not None
+ctx = multiprocessing.get_context("fork")
+queue = ctx.Queue()
+children = [ctx.Process(target=child, args=(n, queue)) for n in range(3)]
+for c in children:
+    c.start()
+for c in children:
+    c.join(90)
+hung = [c.pid for c in children if c.is_alive()]
+for c in children:
+    if c.is_alive():
+        c.kill()
+results = sorted(queue.get(timeout=10) for _ in range(6)) if not hung else []
+ingest_into("parent", [(2, "after")])  # the parent's own runtime is untouched
+print("RESULTS", results, "HUNG", hung, "EXIT", [c.exitcode for c in children], "INHERITED", len(_native._inherited))
+"""
+
+
+def test_fork_after_the_parent_ingested(engine: sa.engine.Engine, schema: str) -> None:
+    """Celery / Airflow style: the parent has run an ingest (its Go runtime
+    runs) and then forks children that ingest, in two threads, and fork
+    grandchildren that ingest; the parent ingests again afterwards."""
+    url = engine.url.render_as_string(hide_password=False)
+    out = _python(FORK_AFTER_INGEST.format(url=url, schema=schema))
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip().splitlines()[-1]
+    want_results = sorted(
+        [("child", n, "ok", 1) for n in range(3)] + [("grandchild", n, "ok", 2) for n in range(3)]
+    )
+    assert line == f"RESULTS {want_results} HUNG [] EXIT [0, 0, 0] INHERITED 0", out.stderr
+    for n in range(3):
+        assert query(engine, f'SELECT count(*), min(value) FROM "{schema}".child_{n}') == [(1000, f"child {n}")]
+        assert query(engine, f'SELECT id, value FROM "{schema}".child_{n}_thread') == [(7, "thread")]
+        assert query(engine, f'SELECT id, value FROM "{schema}".grandchild_{n}') == [(1, f"grandchild {n}")]
+    assert query(engine, f'SELECT id, value FROM "{schema}".parent ORDER BY id') == [(1, "before"), (2, "after")]
+
+
+FORK_COPY_FAILS = """
+import os
+from pg_bulk_ingest import _native
+
+_native.lib()
+pid = os.fork()
+if pid == 0:
+    def fail():
+        "a test"
+        raise OSError("no copy here")
+    _native._memfd_copy = _native._temp_file_copy = fail
+    for _ in range(2):  # never falls back to the parent's library
+        try:
+            _native.lib()
+            print("LOADED", flush=True)
+        except RuntimeError as e:
+            print("ERROR", "spawn" in str(e) and "no copy here" in str(e), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("PARENT", _native.stats()["sessions"])
+"""
+
+
+def test_fork_when_no_copy_loads_says_to_use_spawn() -> None:
+    out = _python(FORK_COPY_FAILS, timeout=60)
+    assert out.stdout.split() == ["ERROR", "True", "ERROR", "True", "PARENT", "0"], out.stderr
+
+
+# --- threads ---------------------------------------------------------------
+
+
+def _timed_ingests(
+    engine: sa.engine.Engine, schema: str, prefix: str, threads: int, make_rows: Callable[[sa.Table], Any]
+) -> float:
+    """Seconds for `threads` threads to each ingest its rows into its own
+    new table on its own connection (best of 3); asserts none hangs or
+    fails, and the rows."""
+    best = float("inf")
+    for attempt in range(3):
+        errors: List[BaseException] = []
+        work = []
+        for n in range(threads):
+            metadata = sa.MetaData()
+            table = int_table(metadata, schema, name=f"{prefix}_{attempt}_{n}", pk=())
+            run_ingest(engine, metadata, lambda hwm: [])  # creates the table, outside the timing
+            work.append((metadata, make_rows(table)))
+
+        def run(metadata: sa.MetaData, batch: Any) -> None:
+            try:
+                run_ingest(engine, metadata, lambda hwm: [(1, None, batch)])
+            except BaseException as e:  # collected for the assertion below
+                errors.append(e)
+
+        workers = [threading.Thread(target=run, args=w) for w in work]
+        start = time.perf_counter()
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(180)
+        best = min(best, time.perf_counter() - start)
+        assert not any(t.is_alive() for t in workers), "an ingest thread hangs"
+        assert errors == []
+        for metadata, _ in work:
+            (table,) = metadata.tables.values()
+            counts = query(engine, f'SELECT count(*), count(DISTINCT id), max(id), min(value) FROM "{schema}".{table.name}')
+            assert counts == [(ROWS, ROWS, ROWS - 1, "v0")]
+    return best
+
+
+ROWS = 500_000
+
+
+@pytest.mark.parametrize("source", ["tuples", "arrow"])
+def test_two_threads_ingest_in_parallel(engine: sa.engine.Engine, schema: str, source: str) -> None:
+    """Two threads ingest ROWS rows each into their own tables, with correct
+    rows; the wall time against one thread is printed (run with -s), not
+    asserted: it depends on the machine's cores and the server's load."""
+
+    def make_rows(table: sa.Table) -> Any:
+        if source == "arrow":
+            data = pa.table({"id": pa.array(range(ROWS), pa.int32()), "value": [f"v{i}" for i in range(ROWS)]})
+            return [(table, data)]
+        return rows_of(table, [(i, f"v{i}") for i in range(ROWS)])
+
+    one = _timed_ingests(engine, schema, "one", 1, make_rows)
+    two = _timed_ingests(engine, schema, "two", 2, make_rows)
+    print(
+        f"\n[{engine.driver}, {source}] {ROWS:,} rows a thread, best of 3: 1 thread {one:.2f} s; "
+        f"2 threads {two:.2f} s: {2 * one / two:.2f}x the rows/s of one thread"
+    )
+
+
+# --- Go panics ---------------------------------------------------------------
+
+
+@pytest.fixture
+def disarm() -> Iterator[None]:
+    """Disarms the panic hooks after the test, had a panic not happened."""
+    yield
+    _native._test_panic(_native.PANIC_ENGINE, 0)
+    _native._test_panic(_native.PANIC_STEP, 0)
+
+
+def test_go_panic_in_an_exported_call_is_an_error() -> None:
+    message = _native._test_panic(_native.PANIC_HERE)
+    assert message is not None
+    assert "internal error (Go panic)" in message and "fault address 0x" in message
+    assert _native.stats()["sessions"] == 0  # the library still answers
+
+
+def _arm_after_first_batch(where: int, op: int, table: sa.Table) -> Callable[[Any], Iterator[Any]]:
+    """batches(): a first batch that commits, then the panic armed, then a
+    second batch, whose ingest the panic ends."""
+
+    def batches(hwm: Any) -> Iterator[Any]:
+        yield 1, None, rows_of(table, [(1, "first"), (2, "first")])
+        _native._test_panic(where, op)
+        arrow = pa.table({"id": pa.array([3], pa.int32()), "value": ["second"]})
+        yield 2, None, [*rows_of(table, [(2, "second")]), (table, arrow)]
+
+    return batches
+
+
+@pytest.mark.parametrize(
+    "where, op",
+    [
+        (_native.PANIC_ENGINE, NEXT_CHUNK),
+        (_native.PANIC_ENGINE, COPY_DATA),
+        (_native.PANIC_ENGINE, ON_BEFORE_VISIBLE),
+        (_native.PANIC_ENGINE, COMMIT),
+        (_native.PANIC_STEP, NEXT_CHUNK),
+        (_native.PANIC_STEP, COPY_DATA),
+    ],
+    ids=[
+        "engine-next-chunk", "engine-copy-data", "engine-on-before-visible", "engine-commit",
+        "step-next-chunk", "step-copy-data",
+    ],
+)
+def test_go_panic_during_an_ingest_is_an_ingest_error(
+    engine: sa.engine.Engine, schema: str, where: int, op: int, disarm: None
+) -> None:
+    """A panic in the engine's goroutine, or in the exported pbi_step call
+    (after it imported the answer's Arrow record), fails the batch as any
+    failure does: IngestError naming the panic, the batch rolled back,
+    earlier batches kept, the connection usable, every Arrow batch
+    released, and the next ingest in the process works."""
+    metadata = sa.MetaData()
+    table = int_table(metadata, schema)
+    gc.collect()
+    arrow_before = pa.total_allocated_bytes()
+    with engine.connect() as conn:
+        with pytest.raises(IngestError, match=r"internal error \(Go panic\): test panic"):
+            ingest(conn, metadata, _arm_after_first_batch(where, op, table))
+        assert connection_works(conn)
+    assert read_rows(engine, table) == [(1, "first"), (2, "first")]
+    assert stored_high_watermark(engine, schema, "t") == 1
+    gc.collect()
+    stats = _native.stats()
+    assert (stats["sessions"], stats["arrow_arrays"]) == (0, 0)
+    assert pa.total_allocated_bytes() == arrow_before
+
+    def again(hwm: Any) -> Iterator[Any]:
+        yield 3, None, rows_of(table, [(2, "again"), (4, "again")])
+
+    run_ingest(engine, metadata, again)
+    assert read_rows(engine, table) == [(1, "first"), (2, "again"), (4, "again")]
