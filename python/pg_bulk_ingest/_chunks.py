@@ -115,14 +115,15 @@ def chunks(
                     pending[i].rows.extend(data)
                     touched = (i,)
             else:
+                try:
+                    distinct = set(tables)
+                except TypeError:  # unhashable: not a Table
+                    raise _not_a_pair(items, seen, batch) from None
+                position = {t: _index_of(index, t, items, seen, batch) for t in distinct}
                 check = not rows_only and not all(map(_is_row_type, set(types)))
                 for table, row in zip(tables, data):
-                    try:
-                        i = index.get(table)
-                    except TypeError:  # unhashable
-                        i = None
+                    i = position[table]
                     if i is None:
-                        _index_of(index, table, items, seen, batch)  # raises unless another Table
                         continue
                     if check:
                         _check_row(row, pending[i], batch)
