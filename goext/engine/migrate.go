@@ -65,12 +65,13 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	if err := br.conn.Exec(ctx, pgsql.CreateIngestTable(t.spec, name, !t.upsert)); err != nil {
 		return fmt.Errorf("creating the ingest table for %s: %w", t, err)
 	}
-	keep, err := br.keepsRows(ctx, t, live)
+	kept, err := br.keptColumns(ctx, t, live)
 	if err != nil {
 		return err
 	}
+	keep := len(kept) > 0
 	if keep {
-		if err := br.conn.Exec(ctx, pgsql.CopyColumns(t.spec.Schema, t.spec.Name, name, commonColumns(t.spec, live))); err != nil {
+		if err := br.conn.Exec(ctx, pgsql.CopyColumns(t.spec.Schema, t.spec.Name, name, kept)); err != nil {
 			return fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
 		}
 	}
@@ -81,19 +82,22 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	return t.useColumns(live)
 }
 
-// keepsRows answers whether the rows of the live table go into its new
-// ingest table: when not deleting, it has columns in common with the
-// wanted table, and it has rows.
-func (br *batchRun) keepsRows(ctx context.Context, t *table, live []liveColumn) (bool, error) {
-	if br.opts.Delete != spec.DeleteOff || len(commonColumns(t.spec, live)) == 0 {
-		return false, nil
+// keptColumns names the columns of the live table's rows that go into
+// its new ingest table: the wanted columns it has, unless deleting or it
+// has no rows (then none).
+func (br *batchRun) keptColumns(ctx context.Context, t *table, live []liveColumn) ([]string, error) {
+	common := commonColumns(t.spec, live)
+	if br.opts.Delete != spec.DeleteOff || len(common) == 0 {
+		return nil, nil
 	}
 	rows, err := br.conn.Query(ctx, pgsql.HasRows(t.spec.Schema, t.spec.Name))
 	if err != nil {
-		return false, fmt.Errorf("looking for rows in %s: %w", t, err)
+		return nil, fmt.Errorf("looking for rows in %s: %w", t, err)
 	}
-	has, _ := rows[0][0].(bool)
-	return has, nil
+	if has, _ := rows[0][0].(bool); !has {
+		return nil, nil
+	}
+	return common, nil
 }
 
 // commonColumns names the wanted columns that the live table has too.
