@@ -11,6 +11,7 @@ import (
 
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgcopy"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pyjson"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
 )
 
@@ -32,10 +33,10 @@ type run struct {
 	log     Logger
 	opts    spec.Options
 	tables  []*table
-	comment map[string]json.RawMessage // first table's comment, other keys kept
-	types   map[*table][]string        // wanted column types as the server writes them
-	locks   []tableLock                // the tables' advisory locks, in the order taken
-	locked  bool                       // the current transaction holds them
+	comment *pyjson.Object      // first table's comment, other keys kept
+	types   map[*table][]string // wanted column types as the server writes them
+	locks   []tableLock         // the tables' advisory locks, in the order taken
+	locked  bool                // the current transaction holds them
 }
 
 // Ingest creates the tables when missing and ingests every batch of src,
@@ -166,42 +167,56 @@ func (r *run) readHighWatermark(ctx context.Context) (json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the comment of %s: %w", first, err)
 	}
-	r.comment = map[string]json.RawMessage{}
+	r.comment = pyjson.NewObject()
 	if text, ok := rows[0][0].(string); ok {
 		// A comment that is not a JSON object counts as none.
-		if json.Unmarshal([]byte(text), &r.comment) != nil || r.comment == nil {
-			r.comment = map[string]json.RawMessage{}
+		if v, err := pyjson.Parse([]byte(text)); err == nil {
+			if o, ok := v.(*pyjson.Object); ok {
+				r.comment = o
+			}
 		}
 	}
-	var ours map[string]json.RawMessage
-	if json.Unmarshal(r.comment["pg-bulk-ingest"], &ours) == nil {
-		if hwm, ok := ours["high-watermark"]; ok {
-			return hwm, nil
+	if ours, ok := r.ours(); ok {
+		if hwm, ok := ours.Get("high-watermark"); ok {
+			text, err := pyjson.Dumps(hwm)
+			if err != nil {
+				return nil, fmt.Errorf("reading the comment of %s: %w", first, err)
+			}
+			return json.RawMessage(text), nil
 		}
 	}
 	return json.RawMessage("null"), nil
 }
 
+// ours is the comment's "pg-bulk-ingest" object, if it has one.
+func (r *run) ours() (*pyjson.Object, bool) {
+	v, _ := r.comment.Get("pg-bulk-ingest")
+	o, ok := v.(*pyjson.Object)
+	return o, ok
+}
+
+// writeHighWatermark stores hwm in the first table's comment, other keys
+// kept in their order, as the text upstream's json.dumps writes.
 func (r *run) writeHighWatermark(ctx context.Context, hwm json.RawMessage) error {
-	var ours map[string]json.RawMessage
-	if json.Unmarshal(r.comment["pg-bulk-ingest"], &ours) != nil || ours == nil {
-		ours = map[string]json.RawMessage{}
+	ours, ok := r.ours()
+	if !ok {
+		ours = pyjson.NewObject()
+		r.comment.Set("pg-bulk-ingest", ours)
 	}
-	ours["high-watermark"] = hwm
-	enc, err := json.Marshal(ours)
-	if err != nil {
-		return fmt.Errorf("encoding high watermark: %w", err)
-	}
-	r.comment["pg-bulk-ingest"] = enc
-	text, err := json.Marshal(r.comment)
+	ours.Set("high-watermark", hwm)
+	text, err := pyjson.Dumps(r.comment)
 	if err != nil {
 		return fmt.Errorf("encoding high watermark: %w", err)
 	}
 	first := r.tables[0]
-	if err := r.conn.Exec(ctx, pgsql.WriteComment, first.spec.Schema, first.spec.Name, string(text)); err != nil {
-		return fmt.Errorf("storing the high watermark of %s: %w", first, err)
+	// COMMENT takes no parameters: the server quotes the text into the
+	// statement (format's %L), which then runs as it is.
+	rows, err := r.conn.Query(ctx, pgsql.CommentStatement, first.spec.Schema, first.spec.Name, text)
+	if err == nil {
+		stmt, _ := rows[0][0].(string)
+		err = r.conn.Exec(ctx, stmt)
 	}
-	if err := r.conn.Exec(ctx, pgsql.ApplyComment); err != nil {
+	if err != nil {
 		return fmt.Errorf("storing the high watermark of %s: %w", first, err)
 	}
 	return nil

@@ -236,14 +236,7 @@ const TableExists = `SELECT EXISTS (
 // ReadComment reads the comment of $1.$2.
 const ReadComment = `SELECT pg_catalog.obj_description(pg_catalog.format('%I.%I', $1::text, $2::text)::regclass, 'pg_class')`
 
-// WriteComment sets the comment of $1.$2 to $3. COMMENT takes no
-// parameters, so the server's own format() quotes all three.
-const WriteComment = `SELECT pg_catalog.set_config('pg_bulk_ingest.schema', $1::text, true),
-	pg_catalog.set_config('pg_bulk_ingest.table', $2::text, true),
-	pg_catalog.set_config('pg_bulk_ingest.comment', $3::text, true)`
-
-// ApplyComment runs the COMMENT prepared by WriteComment.
-const ApplyComment = `DO $pbi$ BEGIN EXECUTE pg_catalog.format('COMMENT ON TABLE %I.%I IS %L',
-	pg_catalog.current_setting('pg_bulk_ingest.schema'),
-	pg_catalog.current_setting('pg_bulk_ingest.table'),
-	pg_catalog.current_setting('pg_bulk_ingest.comment')); END $pbi$`
+// CommentStatement is the statement that sets the comment of $1.$2 to
+// $3, quoted by the server: COMMENT takes no parameters, and a DO block
+// would need PL/pgSQL, which hardened servers drop.
+const CommentStatement = `SELECT pg_catalog.format('COMMENT ON TABLE %I.%I IS %L', $1::text, $2::text, $3::text)`

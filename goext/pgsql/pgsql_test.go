@@ -196,11 +196,12 @@ func TestQuotingOnServer(t *testing.T) {
 	}
 
 	// The comment statements, with a comment that needs quoting too.
-	comment := `{"k": "it's \"x\" %s $1 🦆"}`
-	exec("BEGIN")
-	exec(WriteComment, schema, tableName, comment)
-	exec(ApplyComment)
-	exec("COMMIT")
+	comment := `{"k": "it's \"x\" %s $1 \\ 🦆"}`
+	var stmt string
+	if err := conn.QueryRow(ctx, CommentStatement, schema, tableName, comment).Scan(&stmt); err != nil {
+		t.Fatalf("%s: %v", CommentStatement, err)
+	}
+	exec(stmt)
 	var stored *string
 	if err := conn.QueryRow(ctx, ReadComment, schema, tableName).Scan(&stored); err != nil || stored == nil || *stored != comment {
 		t.Fatalf("comment %v (%v), want %s", stored, err, comment)

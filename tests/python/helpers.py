@@ -102,7 +102,7 @@ def comment(engine: sa.engine.Engine, schema: str, name: str) -> Optional[str]:
 def set_comment(engine: sa.engine.Engine, schema: str, name: str, text: str) -> None:
     with engine.begin() as conn:
         literal = conn.execute(sa.text("SELECT quote_literal(:t ::text)"), {"t": text}).scalar()
-        conn.execute(sa.text(f'COMMENT ON TABLE "{schema}"."{name}" IS {literal}'))
+        conn.exec_driver_sql(f'COMMENT ON TABLE "{schema}"."{name}" IS {literal}')  # no bind parameters: ':1' is text
 
 
 def stored_high_watermark(engine: sa.engine.Engine, schema: str, name: str) -> Any:

@@ -1,0 +1,76 @@
+"""Details that an existing job depends on: the comment's exact text, no
+need for PL/pgSQL, exception classes, identifier limits, and refusing rows
+of a Table that is not the MetaData's."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Iterator
+
+import pytest
+import sqlalchemy as sa
+from helpers import Batches, comment, int_table, query, read_rows, rows_of, run_ingest, set_comment
+
+
+
+@pytest.mark.parametrize(
+    "existing, hwm",
+    [
+        (None, 3),
+        (None, "2015-01-01"),
+        (None, {"day": "café 😀", "n": [1, 2.5, None, True]}),
+        ('{"owner":"team-x","pg-bulk-ingest":{"x":1,"high-watermark":0},"z":{"a":[1]}}', 7),
+        ('{"b": 1, "pg-bulk-ingest": "not an object"}', "x"),
+    ],
+)
+def test_the_comment_is_the_text_json_dumps_writes(
+    engine: sa.engine.Engine, schema: str, existing: Any, hwm: Any
+) -> None:
+    metadata = sa.MetaData()
+    t = int_table(metadata, schema)
+    if existing is not None:
+        run_ingest(engine, metadata, Batches())  # creates the table
+        set_comment(engine, schema, "t", existing)
+    run_ingest(engine, metadata, Batches((hwm, None, rows_of(t, [(1, "a")]))))
+
+    # What upstream writes: json.dumps of the parsed comment, ours set in place.
+    parsed = json.loads(existing) if existing is not None else {}
+    if not isinstance(parsed.get("pg-bulk-ingest"), dict):
+        parsed["pg-bulk-ingest"] = {}
+    parsed["pg-bulk-ingest"]["high-watermark"] = hwm
+    assert comment(engine, schema, "t") == json.dumps(parsed)
+
+
+@pytest.fixture
+def database_without_plpgsql(engine: sa.engine.Engine, driver: str) -> Iterator[sa.engine.Engine]:
+    """A fresh database from which PL/pgSQL was dropped, as on hardened
+    servers."""
+    name = f"no_plpgsql_{uuid.uuid4().hex[:8]}"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        try:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.ProgrammingError as e:
+            pytest.skip(f"cannot create a database on this server: {e}")
+    url = engine.url.set(database=name)
+    other = sa.create_engine(url, future=True)
+    try:
+        with other.begin() as conn:
+            conn.execute(sa.text("DROP EXTENSION plpgsql"))
+        yield other
+    finally:
+        other.dispose()
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+
+
+def test_no_plpgsql_is_needed(database_without_plpgsql: sa.engine.Engine) -> None:
+    engine = database_without_plpgsql
+    assert query(engine, "SELECT count(*) FROM pg_language WHERE lanname = 'plpgsql'") == [(0,)]
+    metadata = sa.MetaData()
+    t = int_table(metadata, "s")
+    t2 = int_table(metadata, "s", name="t2", extra=[sa.Column("x", sa.INTEGER)])
+    run_ingest(engine, metadata, Batches((1, None, rows_of(t, [(1, "a")])), (2, None, rows_of(t2, [(2, "b", 3)]))))
+    assert read_rows(engine, t) == [(1, "a")]
+    assert read_rows(engine, t2) == [(2, "b", 3)]
+    assert comment(engine, "s", "t") == '{"pg-bulk-ingest": {"high-watermark": 2}}'
