@@ -176,14 +176,14 @@ func (r *run) readHighWatermark(ctx context.Context) (json.RawMessage, error) {
 			}
 		}
 	}
-	if ours, ok := r.ours(); ok {
-		if hwm, ok := ours.Get("high-watermark"); ok {
-			text, err := pyjson.Dumps(hwm)
-			if err != nil {
-				return nil, fmt.Errorf("reading the comment of %s: %w", first, err)
-			}
-			return json.RawMessage(text), nil
-		}
+	// The stored value as it was written, for the source.
+	var stored struct {
+		Ours struct {
+			HighWatermark json.RawMessage `json:"high-watermark"`
+		} `json:"pg-bulk-ingest"`
+	}
+	if _, ok := r.ours(); ok && json.Unmarshal([]byte(rows[0][0].(string)), &stored) == nil && stored.Ours.HighWatermark != nil {
+		return stored.Ours.HighWatermark, nil
 	}
 	return json.RawMessage("null"), nil
 }
@@ -196,8 +196,9 @@ func (r *run) ours() (*pyjson.Object, bool) {
 }
 
 // writeHighWatermark stores hwm in the first table's comment, other keys
-// kept in their order, as the text upstream's json.dumps writes.
-func (r *run) writeHighWatermark(ctx context.Context, hwm json.RawMessage) error {
+// kept in their order, as the text upstream's json.dumps writes; table is
+// the first table's live table or the ingest table to be swapped in.
+func (r *run) writeHighWatermark(ctx context.Context, table string, hwm json.RawMessage) error {
 	ours, ok := r.ours()
 	if !ok {
 		ours = pyjson.NewObject()
@@ -211,7 +212,7 @@ func (r *run) writeHighWatermark(ctx context.Context, hwm json.RawMessage) error
 	first := r.tables[0]
 	// COMMENT takes no parameters: the server quotes the text into the
 	// statement (format's %L), which then runs as it is.
-	rows, err := r.conn.Query(ctx, pgsql.CommentStatement, first.spec.Schema, first.spec.Name, text)
+	rows, err := r.conn.Query(ctx, pgsql.CommentStatement, first.spec.Schema, table, text)
 	if err == nil {
 		stmt, _ := rows[0][0].(string)
 		err = r.conn.Exec(ctx, stmt)

@@ -312,7 +312,7 @@ func TestSwapKeepsComment(t *testing.T) {
 	if string(src.stored) != "1" || e.oid("a") == oidA || e.oid("b") != oidB {
 		t.Fatalf("stored %s; swapped a: %v, b: %v", src.stored, e.oid("a") != oidA, e.oid("b") != oidB)
 	}
-	if c := e.comment("a"); c == nil || *c != `{"other":[1],"pg-bulk-ingest":{"high-watermark":2,"kept":true}}` {
+	if c := e.comment("a"); c == nil || *c != `{"other": [1], "pg-bulk-ingest": {"high-watermark": 2, "kept": true}}` {
 		t.Errorf("comment %v", c)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/big"
 	"strings"
 )
 
@@ -97,11 +96,12 @@ func appendNumeric(dst []byte, neg bool, digits []byte, scale int) ([]byte, erro
 }
 
 // appendNumericText appends a number written in text the way PostgreSQL's
-// numeric input reads it: surrounding white space, an optional sign, then
-// NaN, Infinity or inf (any case; NaN takes no sign), a non-decimal integer
-// (0x, 0o, 0b), or decimal digits with an optional point and exponent.
-// Digits may be grouped with single underscores between them. Python's
-// str(Decimal), str(float) and str(int) all write a subset of this.
+// numeric input reads it, in the syntax all supported versions share:
+// surrounding white space, an optional sign, then NaN, Infinity or inf
+// (any case; NaN takes no sign), or decimal digits with an optional point
+// and exponent. Python's str(Decimal), str(float) and str(int) all write
+// a subset of this. It refuses the rest (PostgreSQL 16's 1_000 and 0x1F
+// among it), which callers leave to the server.
 func appendNumericText(dst []byte, scratch []byte, s string) ([]byte, []byte, error) {
 	t := trimSpace(s)
 	neg := false
@@ -122,11 +122,6 @@ func appendNumericText(dst []byte, scratch []byte, s string) ([]byte, []byte, er
 		}
 		return appendNumericSpecial(dst, numericPosInf), scratch, nil
 	}
-	if len(body) > 1 && body[0] == '0' {
-		if base := nonDecimalBase(body[1]); base != 0 {
-			return appendNonDecimal(dst, scratch, s, neg, body[2:], base)
-		}
-	}
 	digits := scratch[:0]
 	scale := 0
 	seenDigit, seenPoint := false, false
@@ -142,7 +137,6 @@ scan:
 			if seenPoint {
 				scale++
 			}
-		case c == '_' && i > 0 && isDigit(body[i-1]) && i+1 < len(body) && isDigit(body[i+1]):
 		case c == '.' && !seenPoint:
 			seenPoint = true
 		default:
@@ -168,9 +162,6 @@ scan:
 		}
 		for k := 0; k < len(e); k++ {
 			c := e[k]
-			if c == '_' && k > 0 && isDigit(e[k-1]) && k+1 < len(e) && isDigit(e[k+1]) {
-				continue
-			}
 			if !isDigit(c) {
 				return dst, digits, fmt.Errorf("%q is not a number", s)
 			}
@@ -211,50 +202,4 @@ func trimSpace(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-func nonDecimalBase(c byte) int {
-	switch c {
-	case 'x', 'X':
-		return 16
-	case 'o', 'O':
-		return 8
-	case 'b', 'B':
-		return 2
-	}
-	return 0
-}
-
-// appendNonDecimal appends an integer written in base 16, 8 or 2 after its
-// prefix; an underscore may follow the prefix or a digit, before a digit.
-func appendNonDecimal(dst, scratch []byte, s string, neg bool, body string, base int) ([]byte, []byte, error) {
-	clean := make([]byte, 0, len(body))
-	for k := 0; k < len(body); k++ {
-		c := body[k]
-		if c == '_' && k+1 < len(body) && body[k+1] != '_' && (k == 0 || body[k-1] != '_') {
-			continue
-		}
-		if c == '_' || strings.IndexByte("0123456789abcdef"[:base], lower(c)) < 0 {
-			return dst, scratch, fmt.Errorf("%q is not a number", s)
-		}
-		clean = append(clean, c)
-	}
-	var v big.Int
-	if len(clean) == 0 {
-		return dst, scratch, fmt.Errorf("%q is not a number", s)
-	}
-	v.SetString(string(clean), base)
-	digits := v.Append(scratch[:0], 10)
-	if len(digits) > numericMaxIntDigits {
-		return dst, digits, fmt.Errorf("%q: numeric value out of PostgreSQL's range", s)
-	}
-	out, err := appendNumeric(dst, neg, digits, 0)
-	return out, digits, err
-}
-
-func lower(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

@@ -4,6 +4,7 @@ package pgcopy
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -344,11 +345,8 @@ func (r *Rows) numericField(a arrow.Array) (field, error) {
 			return dst, err
 		}, nil
 	}
-	if v, ok := a.(*array.String); ok { // the tuple path's numerics, without a reader's call
-		return func(dst []byte, i int) ([]byte, error) { return r.appendNumericText(dst, v.Value(i)) }, nil
-	}
 	if get := strs(a); get != nil {
-		return func(dst []byte, i int) ([]byte, error) { return r.appendNumericText(dst, get(i)) }, nil
+		return r.numericTextField(a, get)
 	}
 	if get := ints(a); get != nil {
 		return func(dst []byte, i int) ([]byte, error) {
@@ -365,12 +363,34 @@ func (r *Rows) numericField(a arrow.Array) (field, error) {
 	return nil, unsupported(a)
 }
 
-// appendNumericText appends the numeric written as text in s.
-func (r *Rows) appendNumericText(dst []byte, s string) ([]byte, error) {
-	var err error
-	dst, r.scratch, err = appendNumericText(dst, r.scratch, s)
-	return dst, err
+// numericTextField encodes a column of numbers written as text up front.
+// Text beyond the syntax every supported server reads (PostgreSQL 16 also
+// reads 1_000 and 0x1F, 15 refuses them), or no number at all, sends the
+// chunk as text COPY instead: the server reads it as its version does,
+// and refuses it with its own error, as it refuses upstream's text.
+func (r *Rows) numericTextField(a arrow.Array, get func(int) string) (field, error) {
+	var buf []byte
+	ends := make([]int, a.Len())
+	for i := range ends {
+		if !a.IsNull(i) {
+			var err error
+			if buf, r.scratch, err = appendNumericText(buf, r.scratch, get(i)); err != nil {
+				return nil, fmt.Errorf("%w: %v", errServerReads, err)
+			}
+		}
+		ends[i] = len(buf)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return append(dst, buf[start:ends[i]]...), nil
+	}, nil
 }
+
+// errServerReads marks values whose reading is left to the server.
+var errServerReads = errors.New("left for the server to read as text")
 
 // textField writes UTF-8 text after a prefix (the jsonb version byte).
 func textField(a arrow.Array, prefix []byte) (field, error) {

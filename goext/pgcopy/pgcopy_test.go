@@ -308,10 +308,10 @@ func TestNewRowsErrors(t *testing.T) {
 }
 
 func TestValueError(t *testing.T) {
-	rec := oneColumn(t, arrow.BinaryTypes.String, func(b array.Builder) {
-		b.(*array.StringBuilder).AppendValues([]string{"1", "x\"y"}, nil)
+	rec := oneColumn(t, arrow.PrimitiveTypes.Int64, func(b array.Builder) {
+		b.(*array.Int64Builder).AppendValues([]int64{1, 1 << 40}, nil)
 	})
-	rows, err := NewRows([]Column{{Name: "amount", OID: OIDNumeric, Type: "numeric(10,2)"}}, rec)
+	rows, err := NewRows([]Column{{Name: "amount", OID: OIDInt4, Type: "integer"}}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,12 +321,27 @@ func TestValueError(t *testing.T) {
 	}
 	_, err = rows.Append(dst, 1)
 	var ve *ValueError
-	if !errors.As(err, &ve) || ve.Row != 1 || ve.Column != "amount" || ve.Value != `"x\"y"` {
+	if !errors.As(err, &ve) || ve.Row != 1 || ve.Column != "amount" || ve.Value != "1099511627776" {
 		t.Fatalf("got %#v", err)
 	}
-	for _, want := range []string{`column "amount" (numeric(10,2))`, "row 1", `value "x\"y"`, "is not a number"} {
+	for _, want := range []string{`column "amount" (integer)`, "row 1", "value 1099511627776"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+// Numbers as text that not every server reads alike, or no number at all,
+// make the chunk text COPY, where the server reads them itself.
+func TestNumericTextLeftToTheServer(t *testing.T) {
+	for _, values := range [][]string{{"1", "1_000"}, {"0x1F"}, {"2", "x\"y"}, {"1e999999"}} {
+		rec := oneColumn(t, arrow.BinaryTypes.String, func(b array.Builder) { b.(*array.StringBuilder).AppendValues(values, nil) })
+		cols := []Column{{Name: "amount", OID: OIDNumeric, Type: "numeric"}}
+		if _, err := NewRows(cols, rec); !errors.Is(err, errServerReads) {
+			t.Errorf("%q: NewRows gave %v, want the text path", values, err)
+		}
+		if _, err := NewTextRows(cols, rec); err != nil {
+			t.Errorf("%q: NewTextRows: %v", values, err)
 		}
 	}
 }
@@ -432,16 +447,7 @@ func TestNumericText(t *testing.T) {
 		{"  42  ", "42"},
 		{"+7", "7"},
 		{"00012.3400", "12.3400"},
-		{"1_000", "1000"},
-		{"1_000.5_5", "1000.55"},
-		{"1e1_0", "10000000000"},
 		{"1e0000001", "10"},
-		{"0x1F", "31"},
-		{"-0x10", "-16"},
-		{"0X_ff", "255"},
-		{"0o17", "15"},
-		{"0b101", "5"},
-		{"0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "340282366920938463463374607431768211455"},
 		{"NaN", "NaN"},
 		{"nan", "NaN"},
 		{"Infinity", "Infinity"},
@@ -466,6 +472,7 @@ func TestNumericText(t *testing.T) {
 	}
 	for _, bad := range []string{"", " ", "-", "+", ".", "e5", ".e5", "1e", "1e+", "1.2.3", "1..2", "abc", "1 2", "+NaN", "-nan", "NaN1",
 		"infinit", "1_", "_1", "1__0", "1_.5", "1._5", "1e_1", "1e1_", "0x", "0x_", "0x1F_", "0x1__F", "00x1", "0x1.5", "0x1g", "0b2", "0o8",
+		"1_000", "1_000.5_5", "1e1_0", "0x1F", "-0x10", "0X_ff", "0o17", "0b101", // PostgreSQL 16 only: the server's to read
 		"1e131072", "1e-16384", "0e-16384", "0.0e-16383", "1e1073741824", "0e1073741824", "1e99999999999", "1\u00a0", "１",
 		"1" + strings.Repeat("0", 131072)} {
 		if got, _, err := appendNumericText(nil, nil, bad); err == nil {

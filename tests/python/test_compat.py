@@ -74,3 +74,27 @@ def test_no_plpgsql_is_needed(database_without_plpgsql: sa.engine.Engine) -> Non
     assert read_rows(engine, t) == [(1, "a")]
     assert read_rows(engine, t2) == [(2, "b", 3)]
     assert comment(engine, "s", "t") == '{"pg-bulk-ingest": {"high-watermark": 2}}'
+
+
+@pytest.mark.parametrize("text", ["1_000", "1_000.5_5", "0x1F", "0b101", " 12 ", "1e3", "abc", "1__0", "1e999999"])
+def test_numeric_text_is_read_as_this_server_reads_it(engine: sa.engine.Engine, schema: str, text: str) -> None:
+    """PostgreSQL 16 reads 1_000 and 0x1F as numbers, 15 refuses them:
+    the stored value, or the driver's exception, is the server's own."""
+    metadata = sa.MetaData()
+    t = sa.Table("t", metadata, sa.Column("x", sa.NUMERIC), schema=schema)
+    with engine.connect() as conn:
+        try:
+            expected: Any = conn.execute(sa.text("SELECT CAST(:v AS numeric)::text"), {"v": text}).scalar()
+        except sa.exc.DBAPIError as e:
+            expected = type(e.orig)
+    run_ingest(engine, metadata, Batches((0, None, [])))
+    try:
+        run_ingest(engine, metadata, Batches((1, None, rows_of(t, [("1",), (text,)]))))
+    except Exception as e:  # noqa: BLE001 - compared with the server's below
+        assert type(e) is expected, f"{text!r}: {type(e)} raised, the server raises {expected}"
+        assert query(engine, f'SELECT count(*) FROM "{schema}".t') == [(0,)]
+        assert "row 1" in "".join(getattr(e, "__notes__", [])) or not hasattr(e, "add_note")
+    else:
+        assert query(engine, f'SELECT x::text FROM "{schema}".t ORDER BY x') == sorted(
+            [("1",), (expected,)], key=lambda r: float(r[0])
+        )
