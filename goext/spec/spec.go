@@ -92,8 +92,33 @@ func (r *Request) Validate() error {
 		if len(t.Columns) == 0 {
 			return fmt.Errorf("table %q.%q has no columns", t.Schema, t.Name)
 		}
+		if err := checkLength("schema", t.Schema); err != nil {
+			return err
+		}
+		if err := checkLength("table", t.Name); err != nil {
+			return fmt.Errorf("%w (schema %q)", err, t.Schema)
+		}
+		for _, c := range t.Columns {
+			if err := checkLength("column", c.Name); err != nil {
+				return fmt.Errorf("%w (table %q.%q)", err, t.Schema, t.Name)
+			}
+		}
 	}
 	return r.Options.Validate()
+}
+
+// MaxIdentifierBytes is PostgreSQL's limit on a name (NAMEDATALEN - 1).
+const MaxIdentifierBytes = 63
+
+// checkLength refuses a name the server would truncate: the table or
+// column would be created under another name than the one every later
+// look-up uses, so that every run would fail.
+func checkLength(kind, name string) error {
+	if len(name) <= MaxIdentifierBytes {
+		return nil
+	}
+	return fmt.Errorf("%s name %q is %d bytes long in UTF-8: PostgreSQL's limit is %d bytes (it would truncate the name); shorten it",
+		kind, name, len(name), MaxIdentifierBytes)
 }
 
 // Validate checks every option against its known strings.

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from ._errors import IngestError
+from ._errors import IngestError, shorten, value_error
 
 Column = Sequence[Any]
 
@@ -454,8 +454,10 @@ class TableConverter:
             try:
                 conv.convert([row[c]])
             except Exception as e:
-                return IngestError(
+                return value_error(
                     f"table {self.label}, column {conv.name!r}, row {first_row + i} of this table's rows "
-                    f"in the batch: value {row[c]!r} does not fit {self.table.columns[conv.name].type}: {e}"
+                    f"in the batch: value {shorten(row[c])} does not fit {self.table.columns[conv.name].type}: "
+                    f"{type(e).__name__}: {e}",
+                    e,
                 )
-        return IngestError(f"table {self.label}, column {conv.name!r}: {cause}")
+        return value_error(f"table {self.label}, column {conv.name!r}: {type(cause).__name__}: {cause}", cause)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import Any, Dict
 
 import sqlalchemy as sa
 
@@ -12,6 +12,27 @@ class IngestError(Exception):
     """The engine could not ingest a batch: a value that does not fit its
     column, a table that cannot be created, or a failure of the server.
     The message names the batch, table, column, row and value where known."""
+
+
+# Built-in classes that upstream's conversion of a value raises (int(),
+# json.dumps, iteration, bytes.hex), most specific first.
+_UPSTREAM_CLASSES = (OverflowError, RecursionError, ValueError, TypeError, AttributeError, ArithmeticError)
+_value_error_classes: Dict[type, type] = {}
+
+
+def value_error(message: str, cause: BaseException) -> IngestError:
+    """An IngestError for a value that could not be converted, which is
+    also an instance of the built-in class upstream raised for it (int('x')
+    raises ValueError), so that an existing `except ValueError:` still
+    catches it."""
+    base = next((c for c in type(cause).__mro__ if c in _UPSTREAM_CLASSES), None)
+    if base is None:
+        return IngestError(message)
+    cls = _value_error_classes.get(base)
+    if cls is None:
+        cls = type(f"Ingest{base.__name__}", (IngestError, base), {"__module__": __name__})
+        _value_error_classes[base] = cls
+    return cls(message)  # type: ignore[no-any-return]
 
 
 class _Repr(reprlib.Repr):
@@ -30,6 +51,11 @@ class _Repr(reprlib.Repr):
 _REPR = _Repr()
 
 
+def shorten(value: Any) -> str:
+    """A shortened repr, safe for values nested too deep for repr()."""
+    return _REPR.repr(value)
+
+
 def describe(value: Any) -> str:
     """A value's type and a shortened repr, for messages about bad input."""
-    return f"{type(value).__name__} {_REPR.repr(value)}"
+    return f"{type(value).__name__} {shorten(value)}"

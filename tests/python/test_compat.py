@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from pg_bulk_ingest import IngestError
 from helpers import Batches, comment, int_table, query, read_rows, rows_of, run_ingest, set_comment
 
 
@@ -98,3 +100,57 @@ def test_numeric_text_is_read_as_this_server_reads_it(engine: sa.engine.Engine, 
         assert query(engine, f'SELECT x::text FROM "{schema}".t ORDER BY x') == sorted(
             [("1",), (expected,)], key=lambda r: float(r[0])
         )
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "column_type, value, upstream_class",
+    [
+        (sa.INTEGER, "not-an-int", ValueError),  # int('not-an-int')
+        (sa.BIGINT, float("nan"), ValueError),  # int(nan)
+        (sa.INTEGER, float("inf"), OverflowError),  # int(inf)
+        (sa.INTEGER, [1], TypeError),  # int([1])
+        (postgresql.JSONB, {1, 2}, TypeError),  # json.dumps of a set
+        (postgresql.JSON, _nested(10_000), RecursionError),  # json.dumps, too deep
+        (postgresql.BYTEA, "text", AttributeError),  # 'text'.hex()
+    ],
+)
+def test_a_bad_value_raises_what_upstream_raises_too(
+    engine: sa.engine.Engine, schema: str, column_type: Any, value: Any, upstream_class: type
+) -> None:
+    metadata = sa.MetaData()
+    t = sa.Table("t", metadata, sa.Column("id", sa.INTEGER), sa.Column("x", column_type), schema=schema)
+    run_ingest(engine, metadata, Batches((1, None, rows_of(t, [(1, None)]))))
+    with pytest.raises(upstream_class) as caught:
+        run_ingest(engine, metadata, Batches((2, None, rows_of(t, [(2, None), (3, value)]))))
+    assert isinstance(caught.value, IngestError)
+    message = str(caught.value)
+    for part in ("batch 2", f"{schema}.t", "'x'", "row 1"):
+        assert part in message, f"{part!r} not in {message!r}"
+    assert len(message) < 1000
+    assert query(engine, f'SELECT id FROM "{schema}".t') == [(1,)]
+    assert json.loads(comment(engine, schema, "t") or "")["pg-bulk-ingest"]["high-watermark"] == 1
+
+
+@pytest.mark.parametrize("where", ["table", "column"])
+def test_a_name_longer_than_63_bytes_is_refused_before_any_sql(
+    engine: sa.engine.Engine, schema: str, where: str
+) -> None:
+    long = "é" * 32  # 64 bytes in UTF-8, 32 characters
+    metadata = sa.MetaData()
+    sa.Table(
+        long if where == "table" else "t",
+        metadata,
+        sa.Column("id", sa.INTEGER),
+        sa.Column(long if where == "column" else "c", sa.INTEGER),
+        schema=schema,
+    )
+    with pytest.raises(ValueError, match=f"{where} name \"{long}\" is 64 bytes long in UTF-8: PostgreSQL's limit is 63"):
+        run_ingest(engine, metadata, Batches((1, None, [])))
+    assert query(engine, "SELECT count(*) FROM pg_namespace WHERE nspname = :s", s=schema) == [(0,)]
