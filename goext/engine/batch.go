@@ -50,21 +50,20 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	if err := br.finishIngestTables(ctx); err != nil {
 		return err
 	}
-	for i, t := range r.tables {
-		r.log.Info("Calling on_before_visible callback")
-		if err := r.src.OnBeforeVisible(ctx, i, t.spec.Schema, br.target(i)); err != nil {
-			return err
-		}
-		r.log.Info("Calling of on_before_visible callback complete")
-	}
-	if err := br.swapIngestTables(ctx); err != nil {
-		return err
-	}
 	hwm, hwmText, err := r.src.HighWatermark(ctx)
 	if err != nil {
 		return err
 	}
-	if err := r.writeHighWatermark(ctx, hwm); err != nil {
+	// The high watermark goes in before the callbacks, onto the table that
+	// carries it once swapped in, so that a callback committing the
+	// transaction commits it with the rows.
+	if err := r.writeHighWatermark(ctx, br.target(0), hwm); err != nil {
+		return err
+	}
+	if err := br.onBeforeVisible(ctx); err != nil {
+		return err
+	}
+	if err := br.swapIngestTables(ctx); err != nil {
 		return err
 	}
 	if err := r.conn.Commit(ctx); err != nil {
@@ -76,6 +75,43 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	return nil
+}
+
+// onBeforeVisible runs the user's callbacks, which may end the batch's
+// transaction themselves. After a commit, which made the rows visible with
+// their high watermark, what remains of the batch (a swap) goes on in a
+// new transaction under the tables' locks again; after a rollback the
+// batch is lost, and the ingest stops before anything else commits.
+func (br *batchRun) onBeforeVisible(ctx context.Context) error {
+	rows, err := br.conn.Query(ctx, pgsql.CurrentXact)
+	if err != nil {
+		return fmt.Errorf("batch %d: reading the transaction's ID: %w", br.number, err)
+	}
+	xact := rows[0][0]
+	for i, t := range br.tables {
+		br.log.Info("Calling on_before_visible callback")
+		if err := br.src.OnBeforeVisible(ctx, i, t.spec.Schema, br.target(i)); err != nil {
+			return err
+		}
+		br.log.Info("Calling of on_before_visible callback complete")
+	}
+	if rows, err = br.conn.Query(ctx, pgsql.XactStatus, xact); err != nil {
+		return fmt.Errorf("batch %d: reading the status of its transaction after on_before_visible: %w", br.number, err)
+	}
+	switch status, _ := rows[0][0].(string); status {
+	case "in progress":
+		return nil
+	case "committed":
+		br.log.Info("on_before_visible committed batch %s with its high watermark: the rest of it runs in a new transaction", strconv.Itoa(br.number))
+		if err := br.conn.Begin(ctx); err != nil {
+			return fmt.Errorf("beginning transaction: %w", err)
+		}
+		br.locked = false
+		return br.lockTables(ctx)
+	default:
+		return fmt.Errorf("batch %d: on_before_visible rolled back the batch's transaction, so batch %d was not ingested "+
+			"and the stored high watermark is still that of the last committed batch", br.number, br.number)
+	}
 }
 
 // load COPYs the batch's chunks; a COPY runs until a chunk of another

@@ -167,6 +167,8 @@ type env struct {
 	mem    *memory.CheckedAllocator
 	// force configures the engine's pgxconn.Conn: ForceDelay and Logger.
 	force func(*pgxconn.Conn)
+	// before, if set, runs in each OnBeforeVisible (see hookedSource).
+	before func(batch, table int) error
 }
 
 func newEnv(t *testing.T) *env {
@@ -201,7 +203,11 @@ func (e *env) ingest(tables []spec.Table, opts spec.Options, types [][]arrow.Dat
 	if e.force != nil {
 		e.force(conn)
 	}
-	err := engine.Ingest(ctx, conn, &spec.Request{Tables: tables, Options: opts}, src, log)
+	var hooked engine.Source = src
+	if e.before != nil {
+		hooked = &hookedSource{source: src, before: e.before}
+	}
+	err := engine.Ingest(ctx, conn, &spec.Request{Tables: tables, Options: opts}, hooked, log)
 	if !src.started && err == nil {
 		e.t.Errorf("Source.Start was not called")
 	}

@@ -228,6 +228,15 @@ const TryLockTable = `SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.has
 // LockTable waits for the lock of TryLockTable and takes it.
 const LockTable = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_bulk_ingest'), $1::int4)`
 
+// CurrentXact is the ID of the current transaction, as text: a bigint
+// that a float would round. The txid_ functions, unlike their PostgreSQL
+// 13 renames, are in every supported version.
+const CurrentXact = `SELECT pg_catalog.txid_current()::text`
+
+// XactStatus is the status of transaction $1 (CurrentXact): 'in progress'
+// while it is the current one, else 'committed' or 'aborted'.
+const XactStatus = `SELECT pg_catalog.txid_status($1::text::bigint)`
+
 // TableExists answers whether $1.$2 is a table.
 const TableExists = `SELECT EXISTS (
 	SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

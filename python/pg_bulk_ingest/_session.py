@@ -161,13 +161,21 @@ class Session:
         return [list(row) for row in self.driver.query(req.doc["sql"], req.doc.get("params"))]
 
     def _begin(self, req: Request) -> None:
-        self.conn.begin()
+        # on_before_visible may have begun one already, committing its own
+        # writes and going on (the engine begins after its commit).
+        if not self.conn.in_transaction():
+            self.conn.begin()
 
     def _commit(self, req: Request) -> None:
         self.conn.commit()
 
     def _rollback(self, req: Request) -> None:
-        self.conn.rollback()
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        else:
+            # on_before_visible ended SQLAlchemy's transaction, and the
+            # engine's statements since began one of the driver's own.
+            self.conn.connection.dbapi_connection.rollback()
 
     def _copy(self, req: Request) -> Request:
         """Runs a COPY whose data Go sends as COPY_DATA requests, answering
