@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -50,6 +50,18 @@ def int_table(
         *extra,
         schema=schema,
     )
+
+
+_extensions: Dict[Tuple[str, str], bool] = {}
+
+
+def has_extension(engine: sa.engine.Engine, name: str) -> bool:
+    """Whether the server can create extension name (pgvector is "vector")."""
+    key = (engine.url.render_as_string(hide_password=False), name)
+    if key not in _extensions:
+        found = query(engine, "SELECT count(*) FROM pg_available_extensions WHERE name = :n", n=name)
+        _extensions[key] = found[0][0] > 0
+    return _extensions[key]
 
 
 def query(engine: sa.engine.Engine, sql: str, **params: Any) -> List[Tuple[Any, ...]]:
