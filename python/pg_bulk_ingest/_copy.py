@@ -14,6 +14,10 @@ from ._drivers import Driver
 # to keep memory flat (a chunk is about a megabyte).
 QUEUE_CHUNKS = 4
 
+# Seconds an aborted COPY may take to end before the server is asked to
+# cancel it.
+ABORT_WAIT = 1
+
 _END = None
 
 
@@ -22,8 +26,12 @@ class BackgroundCopy:
         self._queue: queue.Queue[Union[bytes, BaseException, None]] = queue.Queue(QUEUE_CHUNKS)
         self._error: Optional[BaseException] = None
         self._told_to_end = False  # the thread has taken _END or an abort
-        self._thread = threading.Thread(target=self._run, args=(driver, sql), name="pg_bulk_ingest COPY", daemon=True)
-        self._thread.start()
+        self._driver = driver
+        # Set when the thread ends: unlike Thread.join, Event.wait is left
+        # intact by an interrupt (Python 3.11's join then takes the thread
+        # for ended).
+        self._done = threading.Event()
+        threading.Thread(target=self._run, args=(driver, sql), name="pg_bulk_ingest COPY", daemon=True).start()
 
     def _run(self, driver: Driver, sql: str) -> None:
         try:
@@ -34,6 +42,8 @@ class BackgroundCopy:
             # waits on a full queue that nobody reads.
             while not self._told_to_end:
                 self._take()
+        finally:
+            self._done.set()
 
     def _take(self) -> Union[bytes, BaseException, None]:
         item = self._queue.get()
@@ -58,12 +68,24 @@ class BackgroundCopy:
     def finish(self) -> None:
         """Ends the COPY and waits for it; raises its error if it failed."""
         self._queue.put(_END)
-        self._thread.join()
+        self._done.wait()
         if self._error is not None:
             raise self._error
 
-    def abort(self, error: BaseException) -> None:
-        """Makes the driver abort the COPY with error, and waits for it."""
-        if self._thread.is_alive():
-            self._queue.put(error)
-            self._thread.join()
+    def abort(self, error: BaseException, interrupted: bool = False) -> None:
+        """Makes the driver abort the COPY with error, and waits for it. The
+        server is asked to cancel the COPY on an interrupt (Ctrl-C), or
+        when the driver does not return at once: it waits for the server,
+        for a lock say, and would not see the error until then."""
+        if self._done.is_set():
+            return
+        # What the thread has yet to send is dropped, so that the error
+        # goes in without waiting for it to take anything.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._queue.put_nowait(error)
+        if not self._done.wait(0 if interrupted else ABORT_WAIT):
+            self._driver.cancel(self._done)

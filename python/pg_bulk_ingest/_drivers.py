@@ -3,11 +3,21 @@ driver connection underneath the user's SQLAlchemy connection."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import queue
+import threading
+from typing import Any, Callable, Iterable, List, Sequence, TypeVar
 
 from to_file_like_obj import to_file_like_obj
 
+from ._errors import IngestError
+
 SUPPORTED = ("psycopg2", "psycopg")
+
+# Seconds to wait for the driver to return once the server was asked to
+# cancel its statement: the server answers at once, unless unreachable.
+CANCEL_WAIT = 10
+
+T = TypeVar("T")
 
 
 class Driver:
@@ -19,18 +29,68 @@ class Driver:
             )
         self.name = name
         self._sa_conn = conn
+        # psycopg2's statements run in a worker thread (_interruptible),
+        # started on the first.
+        self._jobs: queue.SimpleQueue[Any] | None = None
 
     def _cursor(self) -> Any:
         return self._sa_conn.connection.driver_connection.cursor()
 
     def execute(self, sql: str, params: Sequence[Any] | None) -> None:
-        with self._cursor() as cur:
-            cur.execute(sql, params)
+        self._interruptible(lambda: self._run(sql, params, fetch=False))
 
     def query(self, sql: str, params: Sequence[Any] | None) -> list[Any]:
+        return self._interruptible(lambda: self._run(sql, params, fetch=True))
+
+    def _run(self, sql: str, params: Sequence[Any] | None, fetch: bool) -> Any:
         with self._cursor() as cur:
             cur.execute(sql, params)
-            return cur.fetchall()  # type: ignore[no-any-return]
+            return cur.fetchall() if fetch else None
+
+    def _interruptible(self, run: Callable[[], T]) -> T:
+        """Runs a statement so that an interrupt (Ctrl-C) cancels it. psycopg
+        3 does so itself; psycopg2 waits for the server in C, where Python
+        cannot raise the interrupt, so the statement runs in a worker thread
+        while this one waits."""
+        if self.name != "psycopg2":
+            return run()
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(self._jobs,), name="pg_bulk_ingest statements", daemon=True).start()
+        outcome: List[Any] = []
+        # Not Thread.join: an interrupt of it makes Python 3.11 take the
+        # thread for ended.
+        done = threading.Event()
+        self._jobs.put((run, outcome, done))
+        try:
+            done.wait()
+        except BaseException:  # noqa: B036 - Ctrl-C, or another signal's exception
+            self.cancel(done)
+            raise
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Ends the worker thread, if any."""
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._jobs = None
+
+    def cancel(self, done: threading.Event) -> None:
+        """Asks the server to cancel the statement that a worker thread runs
+        on the connection, and waits for the driver to return there, which
+        sets done."""
+        conn = self._sa_conn.connection.driver_connection
+        if hasattr(conn, "cancel_safe"):  # psycopg 3.2: interruptible, bounded
+            conn.cancel_safe(timeout=CANCEL_WAIT)
+        else:
+            conn.cancel()
+        if not done.wait(CANCEL_WAIT):
+            raise IngestError(
+                f"the server did not end a statement within {CANCEL_WAIT} s of a request to cancel it: "
+                "the connection is still busy with it, and cannot be used"
+            )
 
     def copy(self, sql: str, chunks: Iterable[bytes]) -> None:
         with self._cursor() as cur:
@@ -40,3 +100,19 @@ class Driver:
                 with cur.copy(sql) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
+
+
+def _serve(jobs: queue.SimpleQueue[Any]) -> None:
+    """Runs the statements put in jobs, each with the list to append its
+    result or exception to and the event to set then, until None."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        run, outcome, done = job
+        try:
+            outcome.append(run())
+        except BaseException as e:  # noqa: B036 - handed to the waiting thread
+            outcome.append(e)
+        finally:
+            done.set()

@@ -80,6 +80,9 @@ class Session:
 
     # --- the session -------------------------------------------------
 
+        # An interrupt (Ctrl-C) raised as a call into the engine returned,
+        # to answer the request that the call brought.
+        self._interrupt: Optional[BaseException] = None
     def run(self) -> None:
         doc = json.dumps(self.spec).encode()
         err = ffi.new("char **")
@@ -97,9 +100,11 @@ class Session:
             if self.force is not None:  # the engine stopped inside a swap
                 self.force.__exit__(None, None, None)
         self._finish(req)
+            self.driver.close()
 
     def _finish(self, done: Request) -> None:
         if done.doc is None:
+        self._raise_interrupt()
             return
         failure = done.doc.get("host") or 0
         if not failure:
@@ -115,10 +120,26 @@ class Session:
     ) -> Request:
         arr, schema = record if record is not None else (ffi.NULL, ffi.NULL)
         out = self._out
-        lib().pbi_step(self._handle, status, doc, len(doc), arr, schema, out)
-        parsed = json.loads(ffi.unpack(out.json, out.json_len)) if out.json_len else None
-        data = ffi.unpack(ffi.cast("char *", out.data), out.data_len) if out.data_len else None
-        return Request(out.op, parsed, data)
+        try:
+            lib().pbi_step(self._handle, status, doc, len(doc), arr, schema, out)
+        except BaseException as e:  # noqa: B036 - an interrupt, raised once the engine answered
+            self._interrupt = e
+        while True:
+            try:
+                parsed = json.loads(ffi.unpack(out.json, out.json_len)) if out.json_len else None
+                data = ffi.unpack(ffi.cast("char *", out.data), out.data_len) if out.data_len else None
+                return Request(out.op, parsed, data)
+            except BaseException as e:  # noqa: B036 - as above, while reading the answer
+                if isinstance(e, Exception):
+                    raise
+                self._interrupt = e
+
+    def _raise_interrupt(self, req: Optional[Request] = None) -> None:
+        """Raises the pending interrupt, if any, unless req is a LOG: the
+        engine goes on whatever the answer to one."""
+        if self._interrupt is not None and (req is None or req.op != LOG):
+            e, self._interrupt = self._interrupt, None
+            raise e
 
     def _ok(self) -> Request:
         return self._step(OK)
@@ -146,12 +167,16 @@ class Session:
             result = self._HANDLERS[req.op](self, req)
             if isinstance(result, tuple):  # an Arrow chunk
                 table, c_arr, c_schema = result
+            self._raise_interrupt(req)
                 result, record = {"table": table}, (c_arr, c_schema)
             doc = json.dumps(result).encode()
         except BaseException as e:  # noqa: B036 - every failure, even Ctrl-C, unwinds the batch in Go
             return self._fail(e)
         return self._step(OK, doc, record)
 
+            if req.op == LOG and not isinstance(e, Exception):
+                self._interrupt = e  # for a request whose failure stops the engine
+                return self._ok()
     # --- the connection ----------------------------------------------
 
     def _exec(self, req: Request) -> None:
@@ -183,7 +208,10 @@ class Session:
         copy = BackgroundCopy(self.driver, req.doc["sql"])
         try:
             req = self._ok()  # answers COPY_BEGIN
-            while req.op not in (COPY_END, DONE):
+            while True:
+                self._raise_interrupt(req)
+                if req.op in (COPY_END, DONE):
+                    break
                 if req.op == COPY_DATA:
                     assert req.data is not None
                     copy.write(req.data)
@@ -201,7 +229,7 @@ class Session:
             copy.abort(IngestError("the engine stopped during a COPY"))
             return req
         except BaseException as e:  # noqa: B036 - the driver or server ended the COPY, or Ctrl-C
-            copy.abort(IngestError("the COPY was interrupted"))
+            copy.abort(IngestError("the COPY was interrupted"), interrupted=not isinstance(e, Exception))
             return self._fail(e)
 
     # --- the source --------------------------------------------------
