@@ -77,12 +77,12 @@ class Session:
         self.chunks: Optional[Iterator[Tuple[int, pa.RecordBatch]]] = None
         self._out = ffi.new("pbi_request *")
         self._handle = 0
-
-    # --- the session -------------------------------------------------
-
         # An interrupt (Ctrl-C) raised as a call into the engine returned,
         # to answer the request that the call brought.
         self._interrupt: Optional[BaseException] = None
+
+    # --- the session -------------------------------------------------
+
     def run(self) -> None:
         doc = json.dumps(self.spec).encode()
         err = ffi.new("char **")
@@ -97,14 +97,14 @@ class Session:
                 req = self._handle_request(req)
         finally:
             lib().pbi_close(self._handle)
+            self.driver.close()
             if self.force is not None:  # the engine stopped inside a swap
                 self.force.__exit__(None, None, None)
         self._finish(req)
-            self.driver.close()
+        self._raise_interrupt()
 
     def _finish(self, done: Request) -> None:
         if done.doc is None:
-        self._raise_interrupt()
             return
         failure = done.doc.get("host") or 0
         if not failure:
@@ -164,19 +164,19 @@ class Session:
             return self._copy(req)  # answers by itself, request by request
         record = None
         try:
+            self._raise_interrupt(req)
             result = self._HANDLERS[req.op](self, req)
             if isinstance(result, tuple):  # an Arrow chunk
                 table, c_arr, c_schema = result
-            self._raise_interrupt(req)
                 result, record = {"table": table}, (c_arr, c_schema)
             doc = json.dumps(result).encode()
         except BaseException as e:  # noqa: B036 - every failure, even Ctrl-C, unwinds the batch in Go
-            return self._fail(e)
-        return self._step(OK, doc, record)
-
             if req.op == LOG and not isinstance(e, Exception):
                 self._interrupt = e  # for a request whose failure stops the engine
                 return self._ok()
+            return self._fail(e)
+        return self._step(OK, doc, record)
+
     # --- the connection ----------------------------------------------
 
     def _exec(self, req: Request) -> None:
