@@ -5,9 +5,10 @@ any object with the Arrow PyCapsule interface (`__arrow_c_stream__` or
 
 Its columns are matched to the table's by name and reordered without
 copying (select), and it is sent in zero-copy slices of at most chunk_rows
-rows. Its Arrow types are the engine's to check against the table's column
-types, in the batch's transaction: the binary and text COPY encoders say
-which Arrow types each column type takes."""
+rows and about chunk_bytes (a single row may be more). Its Arrow types are
+the engine's to check against the table's column types, in the batch's
+transaction: the binary and text COPY encoders say which Arrow types each
+column type takes."""
 
 from __future__ import annotations
 
@@ -70,9 +71,10 @@ class ArrowInput:
         self.names: List[str] = [c.name for c in table.columns]
         self._names = set(self.names)
 
-    def batches(self, data: Any, chunk_rows: int, batch: Any = None) -> Iterator[pa.RecordBatch]:
+    def batches(self, data: Any, chunk_rows: int, chunk_bytes: int, batch: Any = None) -> Iterator[pa.RecordBatch]:
         """The record batches of data with the table's columns in order, of
-        at most chunk_rows rows each, all slices of data's own buffers."""
+        at most chunk_rows rows and about chunk_bytes each, all slices of
+        data's own buffers."""
         try:
             tabular = to_arrow(data)
         except Exception as e:
@@ -84,17 +86,14 @@ class ArrowInput:
         if isinstance(tabular, pa.RecordBatchReader):
             parts: Iterable[pa.RecordBatch] = tabular
         elif isinstance(tabular, pa.Table):
-            parts = tabular.select(self.names).to_batches(max_chunksize=chunk_rows)
-            return _nonempty(parts)
+            parts = tabular.to_batches()
         else:
             parts = (tabular,)
-        return self._sliced(parts, chunk_rows)
+        return self._sliced(parts, chunk_rows, chunk_bytes)
 
-    def _sliced(self, parts: Iterable[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    def _sliced(self, parts: Iterable[pa.RecordBatch], chunk_rows: int, chunk_bytes: int) -> Iterator[pa.RecordBatch]:
         for part in parts:
-            part = part.select(self.names)
-            for offset in range(0, part.num_rows, chunk_rows):
-                yield part.slice(offset, chunk_rows)
+            yield from _slices(part.select(self.names), chunk_rows, chunk_bytes)
 
     def _check_columns(self, schema: pa.Schema, data: Any, batch: Any) -> None:
         names = schema.names
@@ -123,5 +122,10 @@ class ArrowInput:
         return f"batch {batch}, table {self.label}" if batch is not None else f"table {self.label}"
 
 
-def _nonempty(parts: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    return (p for p in parts if p.num_rows)
+def _slices(part: pa.RecordBatch, chunk_rows: int, chunk_bytes: int) -> Iterator[pa.RecordBatch]:
+    """part in slices of at most chunk_rows rows, and of chunk_bytes by its
+    average row (nbytes counts a slice's own values, offsets included)."""
+    rows = part.num_rows
+    step = max(1, min(chunk_rows, rows * chunk_bytes // max(part.nbytes, 1)))
+    for offset in range(0, rows, step):
+        yield part.slice(offset, step)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from itertools import islice, repeat
 from operator import is_
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -26,43 +26,84 @@ SLAB_ROWS = 500
 # collector walks at every pass while a slab is held: smaller slabs of
 # them (measured: 100 rows of 20-key documents convert 30% faster).
 CONTAINER_SLAB_ROWS = 100
+# A slab is held twice while converted (Python values, Arrow arrays): wide
+# rows go in slabs of fewer rows, about this many bytes by the size of the
+# table's previous slab, and a table's first slab is one row.
+SLAB_BYTES = 1 << 20
+
+
+class Limits(NamedTuple):
+    chunk_rows: int  # rows of a chunk, at most
+    chunk_bytes: int  # bytes of a chunk's Arrow data, at most, unless it is one slab
+    # max_rows_per_table_buffer, as upstream: the rows of a table held
+    # while another table's are sent; more are sent, as a chunk of their own.
+    buffer_rows: int
 
 
 class _Pending:
     """Rows of one table not yet sent: row tuples, then Arrow slabs."""
 
-    def __init__(self, converter: TableConverter) -> None:
+    def __init__(self, converter: TableConverter, limits: Limits) -> None:
         self.converter = converter
+        self.limits = limits
+        self.max_slab_rows = min(CONTAINER_SLAB_ROWS if converter.containers else SLAB_ROWS, limits.chunk_rows)
+        self.slab_limit = 1  # rows of the next slab
+        self.sized = False  # whether slab_limit comes from a slab of its rows
         self.rows: List[Sequence[Any]] = []
         self.slabs: List[List[pa.Array]] = []
         self.slab_rows = 0  # rows in self.slabs
+        self.slab_bytes = 0  # bytes of self.slabs' arrays
         self.converted = 0  # rows of the batch converted (or sent as Arrow) so far
         self.arrow: Any = None  # the table's ArrowInput, once it has Arrow items
 
-    def convert(self) -> None:
-        self.slabs.append(self.converter.arrays(self.rows, self.converted))
-        self.converted += len(self.rows)
-        self.slab_rows += len(self.rows)
-        self.rows = []
+    def held(self) -> int:
+        return len(self.rows) + self.slab_rows
+
+    def convert(self) -> Iterator[pa.RecordBatch]:
+        """Converts the rows into slabs; yields the chunks that fill up, so
+        that a chunk is at most chunk_bytes unless it is one slab."""
+        rows, self.rows = self.rows, []
+        for arrays, n, size in self._slabs(rows, self.converted):
+            self.converted += n
+            self.slab_limit = max(1, min(self.max_slab_rows, SLAB_BYTES * n // max(size, 1)))
+            self.sized = True
+            if self.slabs and self.slab_bytes + size > self.limits.chunk_bytes:
+                yield self.take()
+            self.slabs.append(arrays)
+            self.slab_rows += n
+            self.slab_bytes += size
+            if self.slab_rows >= self.limits.chunk_rows or self.slab_bytes >= self.limits.chunk_bytes:
+                yield self.take()
+
+    def _slabs(self, rows: List[Sequence[Any]], first: int) -> Iterator[Tuple[List[pa.Array], int, int]]:
+        """(arrays, rows, bytes) of rows' slabs: one, or more when a column
+        holds over 2 GiB, which Arrow splits into a ChunkedArray."""
+        arrays = self.converter.arrays(rows, first)
+        if len(rows) > 1 and any(isinstance(a, pa.ChunkedArray) for a in arrays):
+            half = len(rows) // 2
+            yield from self._slabs(rows[:half], first)
+            yield from self._slabs(rows[half:], first + half)
+        else:
+            yield arrays, len(rows), sum(a.nbytes for a in arrays)
 
     def take(self) -> pa.RecordBatch:
         batch = self.converter.record_batch(self.slabs)
-        self.slabs, self.slab_rows = [], 0
+        self.slabs, self.slab_rows, self.slab_bytes = [], 0, 0
         return batch
 
     def flush(self) -> Iterator[pa.RecordBatch]:
-        """The rows not sent yet, as one chunk if any."""
+        """The rows not sent yet, as chunks."""
         if self.rows:
-            self.convert()
+            yield from self.convert()
         if self.slab_rows:
             yield self.take()
 
-    def arrow_chunks(self, data: Any, chunk_rows: int, batch: Any) -> Iterator[pa.RecordBatch]:
+    def arrow_chunks(self, data: Any, batch: Any) -> Iterator[pa.RecordBatch]:
         """An Arrow-native item's chunks, after the rows before it."""
         yield from self.flush()
         if self.arrow is None:
             self.arrow = ArrowInput(self.converter.table)
-        for chunk in self.arrow.batches(data, chunk_rows, batch):
+        for chunk in self.arrow.batches(data, self.limits.chunk_rows, self.limits.chunk_bytes, batch):
             self.converted += chunk.num_rows
             yield chunk
 
@@ -71,17 +112,19 @@ def chunks(
     rows: Iterable[Tuple[Any, Any]],
     index: Dict[Any, int],
     converters: List[TableConverter],
-    chunk_rows: int,
+    limits: Limits,
     batch: Any = None,
 ) -> Iterator[Tuple[int, pa.RecordBatch]]:
-    """Yields (table index, batch) of at least chunk_rows rows (fewer at the
-    end, or before an Arrow-native item of the table), keeping each table's
-    row order. An item is a row, or Arrow data of any number of rows (see
-    _arrow_input), sent in chunks of at most chunk_rows rows. Items of
-    tables missing from index are skipped; batch names the batch in
-    messages."""
-    slab_rows = min(CONTAINER_SLAB_ROWS if any(c.containers for c in converters) else SLAB_ROWS, chunk_rows)
-    pending = [_Pending(c) for c in converters]
+    """Yields (table index, batch) of limits.chunk_rows rows or about
+    limits.chunk_bytes (fewer at the end, before an Arrow-native item of the
+    table, or when limits.buffer_rows of a table are held while another's
+    are sent), keeping each table's row order. An item is a row, or Arrow
+    data of any number of rows (see _arrow_input), sent in chunks within
+    the same limits. Items of tables missing from index are skipped; batch
+    names the batch in messages."""
+    pending = [_Pending(c, limits) for c in converters]
+    slab_rows = 1  # items read at a time: the smallest next slab of the tables with rows
+    current = None  # the table being sent
     it = iter(rows)
     seen = 0  # items of the batch before this slab's, for messages
     while True:
@@ -100,7 +143,9 @@ def chunks(
         types = list(map(type, data))  # row tuples, or also Arrow data?
         rows_only = types.count(tuple) == len(types)
         if not rows_only and any(map(is_arrow, set(types))):
-            yield from _mixed(items, index, pending, chunk_rows, batch, seen)
+            for i, chunk in _mixed(items, index, pending, batch, seen):
+                yield i, chunk
+                current = i
             touched: Iterable[int] = range(len(pending))
         else:
             first = tables[0]
@@ -120,6 +165,7 @@ def chunks(
                 except TypeError:  # unhashable: not a Table
                     raise _not_a_pair(items, seen, batch) from None
                 position = {t: _index_of(index, t, items, seen, batch) for t in distinct}
+                touched = sorted(i for i in position.values() if i is not None)
                 check = not rows_only and not all(map(_is_row_type, set(types)))
                 for table, row in zip(tables, data):
                     i = position[table]
@@ -128,14 +174,20 @@ def chunks(
                     if check:
                         _check_row(row, pending[i], batch)
                     pending[i].rows.append(row)
-                touched = range(len(pending))
         seen += len(items)
         for i in touched:
             p = pending[i]
-            if len(p.rows) >= slab_rows:
-                p.convert()
-                if p.slab_rows >= chunk_rows:
-                    yield i, p.take()
+            if len(p.rows) >= p.slab_limit:
+                for chunk in p.convert():
+                    yield i, chunk
+                    current = i
+            if current is None and p.held():
+                current = i
+            elif i != current and p.held() >= limits.buffer_rows:
+                for chunk in p.flush():
+                    yield i, chunk
+                current = i
+        slab_rows = min((pending[i].slab_limit for i in touched if pending[i].sized), default=slab_rows)
     for i, p in enumerate(pending):
         for chunk in p.flush():
             yield i, chunk
@@ -215,7 +267,6 @@ def _mixed(
     items: List[Tuple[Any, Any]],
     index: Dict[Any, int],
     pending: List[_Pending],
-    chunk_rows: int,
     batch: Any,
     seen: int,
 ) -> Iterator[Tuple[int, pa.RecordBatch]]:
@@ -226,7 +277,7 @@ def _mixed(
         if i is None:
             continue
         if is_arrow(type(item)):
-            for chunk in pending[i].arrow_chunks(item, chunk_rows, batch):
+            for chunk in pending[i].arrow_chunks(item, batch):
                 yield i, chunk
         else:
             _check_row(item, pending[i], batch)

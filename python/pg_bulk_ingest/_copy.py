@@ -10,20 +10,50 @@ from typing import Iterator, Optional, Union
 
 from ._drivers import Driver
 
-# Chunks queued at most: enough to ride out the server's pauses, few enough
-# to keep memory flat (a chunk is about a megabyte).
+# Chunks queued at most, and their bytes: enough to ride out the server's
+# pauses, few enough to keep memory flat (a chunk is a few megabytes, or
+# one wide row: one is always taken, however big).
 QUEUE_CHUNKS = 4
+QUEUE_BYTES = 16 << 20
 
 # Seconds an aborted COPY may take to end before the server is asked to
 # cancel it.
 ABORT_WAIT = 1
 
 _END = None
+Item = Union[bytes, BaseException, None]
+
+
+class _BytesQueue(queue.Queue):  # type: ignore[type-arg]
+    """A queue whose put also waits while it holds QUEUE_BYTES."""
+
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)
+        self.bytes = 0
+
+    def _qsize(self) -> int:
+        # Full (maxsize) once over the bytes, unless empty: get() waits
+        # only while this is 0, put() while it is maxsize or more.
+        n = len(self.queue)
+        return max(n, self.maxsize) if n and self.bytes >= QUEUE_BYTES else n
+
+    def _put(self, item: Item) -> None:
+        super()._put(item)
+        self.bytes += _size(item)
+
+    def _get(self) -> Item:
+        item = super()._get()
+        self.bytes -= _size(item)
+        return item  # type: ignore[no-any-return]
+
+
+def _size(item: Item) -> int:
+    return len(item) if isinstance(item, bytes) else 0
 
 
 class BackgroundCopy:
     def __init__(self, driver: Driver, sql: str) -> None:
-        self._queue: queue.Queue[Union[bytes, BaseException, None]] = queue.Queue(QUEUE_CHUNKS)
+        self._queue = _BytesQueue(QUEUE_CHUNKS)
         self._error: Optional[BaseException] = None
         self._told_to_end = False  # the thread has taken _END or an abort
         self._driver = driver
@@ -45,7 +75,7 @@ class BackgroundCopy:
         finally:
             self._done.set()
 
-    def _take(self) -> Union[bytes, BaseException, None]:
+    def _take(self) -> Item:
         item = self._queue.get()
         self._told_to_end = item is _END or isinstance(item, BaseException)
         return item

@@ -12,7 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from ._arrow import TableConverter
-from ._chunks import chunks
+from ._chunks import Limits, chunks
 from ._constants import HighWatermark
 from ._copy import BackgroundCopy
 from ._drivers import Driver
@@ -28,9 +28,12 @@ FORCE_BEGIN, FORCE_END = 15, 16
 # Answer statuses of pbi_step.
 OK, HOST_ERROR, NO_ANSWER = 0, 1, 2
 
-# Rows per Arrow chunk: big enough to amortise a call, small enough to
-# keep memory flat.
+# An Arrow chunk is cut at CHUNK_ROWS rows or CHUNK_BYTES of values,
+# whichever comes first: big enough to amortise a call, small enough to
+# keep memory flat however wide the rows (a chunk lives in several stages
+# at once: built, encoded, queued for the driver, kept for messages).
 CHUNK_ROWS = 10_000
+CHUNK_BYTES = 4 << 20
 
 
 class Request:
@@ -65,7 +68,7 @@ class Session:
         self.get_pg_force_execute = get_pg_force_execute
         self.force: Any = None  # the open get_pg_force_execute context, during a swap
         self.logger = logger
-        self.chunk_rows = max(1, min(CHUNK_ROWS, max_rows_per_table_buffer))
+        self.buffer_rows = max_rows_per_table_buffer
         # Every exception reported to the engine, in order: the engine
         # recovers from some (a savepoint's attempt) and names the one that
         # ended the ingest by its position, from 1.
@@ -274,7 +277,9 @@ class Session:
                 f"batch {self.batch_number}: its rows are {describe(rows)}: expected an iterable of (table, row) pairs"
             ) from None
         self.batch_hwm, self.batch_metadata = hwm, metadata
-        self.chunks = chunks(rows, self.index, self.converters, self.chunk_rows, self.batch_number)
+        self.chunks = chunks(
+            rows, self.index, self.converters, Limits(CHUNK_ROWS, CHUNK_BYTES, self.buffer_rows), self.batch_number
+        )
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
 
     def _next_chunk(self, req: Request) -> Any:

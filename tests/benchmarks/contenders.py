@@ -150,8 +150,9 @@ def warm_up(url: str, driver: str, schema: str) -> None:
     drop_schema(url, schema)
 
 
-def library_timed(url: str, driver: str, metadata: Any, make_items: Callable[[], Any]) -> float:
-    """Seconds of one ingest through the library, connection made and library warmed up beforehand."""
+def library_timed(url: str, driver: str, metadata: Any, make_items: Callable[[], Any], **options: Any) -> float:
+    """Seconds of one ingest through the library (options: ingest's keyword arguments), connection made
+    and library warmed up beforehand."""
     import sqlalchemy as sa
     from pg_bulk_ingest import ingest
 
@@ -164,7 +165,7 @@ def library_timed(url: str, driver: str, metadata: Any, make_items: Callable[[],
             conn.rollback()
             items = make_items()
             started = time.perf_counter()
-            ingest(conn, metadata, lambda high_watermark: [(None, None, items)])
+            ingest(conn, metadata, lambda high_watermark: [(None, None, items)], **options)
             return time.perf_counter() - started
     finally:
         engine.dispose()

@@ -38,13 +38,20 @@ from helpers import (
 )
 from sqlalchemy.pool import NullPool
 
-from pg_bulk_ingest import Upsert, ingest
+from pg_bulk_ingest import Upsert, _session, ingest
 
 SQLALCHEMY_2 = int(sa.__version__.split(".")[0]) >= 2
 
 ROWS = 120  # rows per batch
-CHUNK = 50  # max_rows_per_table_buffer: a COPY starts once a chunk is ready
+CHUNK = 50  # rows per chunk: a COPY starts once a chunk is ready
 WAIT = 30.0  # seconds, at most, for anything awaited
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of CHUNK rows, so that a batch's COPY runs while its later
+    rows are still to come (the default chunk is 10,000 rows)."""
+    monkeypatch.setattr(_session, "CHUNK_ROWS", CHUNK)
 
 
 def make_table(schema: str, indexed: bool = False) -> sa.Table:
