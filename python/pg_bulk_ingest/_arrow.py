@@ -175,8 +175,9 @@ class BytesConverter(ColumnConverter):
         if not _types(values) <= self.natural:
             for v in values:
                 if v is not None and not isinstance(v, (bytes, bytearray, memoryview)):
-                    # Upstream calls v.hex(): str, int... fail there too.
-                    raise TypeError(f"BYTEA takes bytes, bytearray or memoryview, not {type(v).__name__}")
+                    # Upstream calls v.hex(): str, int... fail there too, with
+                    # this class.
+                    raise AttributeError(f"BYTEA takes bytes, bytearray or memoryview, not {type(v).__name__}")
             values = _map_present(bytes, values)
         return pa.array(values, type=self.arrow_type)
 
@@ -415,15 +416,15 @@ class TableConverter:
         self.containers = any(c.containers for c in self.columns)
         self.names = [c.name for c in self.columns]
 
-    def arrays(self, rows: List[Sequence[Any]], first_row: int) -> List[pa.Array]:
-        """The columns of rows; first_row is the position of rows[0] among
-        this table's rows in the batch, for messages."""
+    def arrays(self, rows: List[Sequence[Any]], first_row: int, batch: Any) -> List[pa.Array]:
+        """The columns of rows; batch, and first_row, the position of rows[0]
+        among this table's rows in the batch, are for messages."""
         width = len(self.columns)
         if set(map(len, rows)) != {width}:
             for i, row in enumerate(rows):
                 if len(row) != width:
                     raise IngestError(
-                        f"table {self.label}, row {first_row + i} of this table's rows in the batch: "
+                        f"batch {batch}, table {self.label}, row {first_row + i} of this table's rows in the batch: "
                         f"{len(row)} values for {width} columns: {row!r}"
                     )
         arrays = []
@@ -431,7 +432,7 @@ class TableConverter:
             try:
                 arrays.append(conv.convert(values))
             except Exception as e:
-                raise self._value_error(conv, c, rows, first_row, e) from e
+                raise self._value_error(conv, c, rows, first_row, batch, e) from e
         return arrays
 
     def record_batch(self, slabs: List[List[pa.Array]]) -> pa.RecordBatch:
@@ -448,16 +449,16 @@ class TableConverter:
         return pa.RecordBatch.from_arrays(columns, names=self.names)
 
     def _value_error(
-        self, conv: ColumnConverter, c: int, rows: List[Sequence[Any]], first_row: int, cause: Exception
+        self, conv: ColumnConverter, c: int, rows: List[Sequence[Any]], first_row: int, batch: Any, cause: Exception
     ) -> IngestError:
         for i, row in enumerate(rows):
             try:
                 conv.convert([row[c]])
             except Exception as e:
                 return value_error(
-                    f"table {self.label}, column {conv.name!r}, row {first_row + i} of this table's rows "
+                    f"batch {batch}, table {self.label}, column {conv.name!r}, row {first_row + i} of this table's rows "
                     f"in the batch: value {shorten(row[c])} does not fit {self.table.columns[conv.name].type}: "
                     f"{type(e).__name__}: {e}",
                     e,
                 )
-        return value_error(f"table {self.label}, column {conv.name!r}: {type(cause).__name__}: {cause}", cause)
+        return value_error(f"batch {batch}, table {self.label}, column {conv.name!r}: {type(cause).__name__}: {cause}", cause)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ._arrow import TableConverter
 from ._arrow_input import ArrowInput, is_arrow
-from ._errors import describe
+from ._errors import describe, shorten
 
 # Rows are turned into Arrow columns in slabs smaller than the cyclic
 # garbage collector's youngest generation (700 allocations), so that a row
@@ -43,9 +43,10 @@ class Limits(NamedTuple):
 class _Pending:
     """Rows of one table not yet sent: row tuples, then Arrow slabs."""
 
-    def __init__(self, converter: TableConverter, limits: Limits) -> None:
+    def __init__(self, converter: TableConverter, limits: Limits, batch: Any) -> None:
         self.converter = converter
         self.limits = limits
+        self.batch = batch  # for messages
         self.max_slab_rows = min(CONTAINER_SLAB_ROWS if converter.containers else SLAB_ROWS, limits.chunk_rows)
         self.slab_limit = 1  # rows of the next slab
         self.sized = False  # whether slab_limit comes from a slab of its rows
@@ -78,7 +79,7 @@ class _Pending:
     def _slabs(self, rows: List[Sequence[Any]], first: int) -> Iterator[Tuple[List[pa.Array], int, int]]:
         """(arrays, rows, bytes) of rows' slabs: one, or more when a column
         holds over 2 GiB, which Arrow splits into a ChunkedArray."""
-        arrays = self.converter.arrays(rows, first)
+        arrays = self.converter.arrays(rows, first, self.batch)
         if len(rows) > 1 and any(isinstance(a, pa.ChunkedArray) for a in arrays):
             half = len(rows) // 2
             yield from self._slabs(rows[:half], first)
@@ -122,7 +123,7 @@ def chunks(
     data of any number of rows (see _arrow_input), sent in chunks within
     the same limits. Items of tables missing from index are skipped; batch
     names the batch in messages."""
-    pending = [_Pending(c, limits) for c in converters]
+    pending = [_Pending(c, limits, batch) for c in converters]
     slab_rows = 1  # items read at a time: the smallest next slab of the tables with rows
     current = None  # the table being sent
     it = iter(rows)
@@ -224,7 +225,23 @@ def _index_of(index: Dict[Any, int], table: Any, items: List[Any], seen: int, ba
         i = None
     if i is None and not isinstance(table, sa.Table):
         raise _not_a_pair(items, seen, batch)
+    if i is None:
+        _refuse_a_namesake(index, table, batch)
     return i
+
+
+def _refuse_a_namesake(index: Dict[Any, int], table: sa.Table, batch: Any) -> None:
+    """Refuses rows of a Table that is not the metadata's but names one of
+    its tables (a to_metadata() copy, a Table of another MetaData): upstream
+    skips them silently, losing them while the high watermark moves on."""
+    for ours in index:
+        if ours.name == table.name and ours.schema == table.schema:
+            raise ValueError(
+                f"batch {batch}: rows of {shorten(table)} (id {id(table):#x}) are for a Table object that is not "
+                f"the one in the metadata passed to ingest ({shorten(ours)}, id {id(ours):#x}), though it names "
+                "the same table: pass rows with the metadata's own Table (metadata.tables[...]); rows of Tables "
+                "not in the metadata at all are skipped, as upstream skips them"
+            )
 
 
 def _is_pair(item: Any) -> bool:

@@ -131,7 +131,7 @@ def test_a_bad_value_raises_what_upstream_raises_too(
         run_ingest(engine, metadata, Batches((2, None, rows_of(t, [(2, None), (3, value)]))))
     assert isinstance(caught.value, IngestError)
     message = str(caught.value)
-    for part in ("batch 2", f"{schema}.t", "'x'", "row 1"):
+    for part in ("batch 1", f"{schema}.t", "'x'", "row 1"):
         assert part in message, f"{part!r} not in {message!r}"
     assert len(message) < 1000
     assert query(engine, f'SELECT id FROM "{schema}".t') == [(1,)]
@@ -154,3 +154,30 @@ def test_a_name_longer_than_63_bytes_is_refused_before_any_sql(
     with pytest.raises(ValueError, match=f"{where} name \"{long}\" is 64 bytes long in UTF-8: PostgreSQL's limit is 63"):
         run_ingest(engine, metadata, Batches((1, None, [])))
     assert query(engine, "SELECT count(*) FROM pg_namespace WHERE nspname = :s", s=schema) == [(0,)]
+
+
+@pytest.mark.parametrize("how", ["to_metadata", "another MetaData", "arrow item"])
+def test_rows_of_a_namesake_table_object_are_refused(engine: sa.engine.Engine, schema: str, how: str) -> None:
+    """Upstream skips them silently: the rows are lost while the high
+    watermark moves on."""
+    metadata = sa.MetaData()
+    t = int_table(metadata, schema)
+    other = t.to_metadata(sa.MetaData()) if how == "to_metadata" else int_table(sa.MetaData(), schema)
+    rows: Any = [(other, (2, "b"))]
+    if how == "arrow item":
+        import pyarrow as pa
+
+        rows = [(other, pa.table({"id": [2], "value": ["b"]}))]
+    run_ingest(engine, metadata, Batches((1, None, rows_of(t, [(1, "a")]))))
+    with pytest.raises(ValueError, match=r"batch 1: rows of <Table .*\.t> \(id 0x[0-9a-f]+\) are for a Table object"):
+        run_ingest(engine, metadata, Batches((2, None, rows_of(t, [(3, "c")]) + rows)))
+    assert query(engine, f'SELECT id FROM "{schema}".t') == [(1,)]
+    assert json.loads(comment(engine, schema, "t") or "")["pg-bulk-ingest"]["high-watermark"] == 1
+
+
+def test_rows_of_a_table_not_in_the_metadata_are_skipped_as_upstream(engine: sa.engine.Engine, schema: str) -> None:
+    metadata = sa.MetaData()
+    t = int_table(metadata, schema)
+    elsewhere = int_table(sa.MetaData(), schema, name="elsewhere")
+    run_ingest(engine, metadata, Batches((1, None, rows_of(t, [(1, "a")]) + rows_of(elsewhere, [(2, "b")]))))
+    assert query(engine, f'SELECT id FROM "{schema}".t') == [(1,)]
