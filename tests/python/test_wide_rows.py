@@ -61,7 +61,7 @@ def _child(url: str, schema: str, kind: str, count: int, width: int, arrow: bool
     prints the peak RSS growth in MiB."""
     import resource
 
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, future=True)  # SQLAlchemy 1.4 needs it
     table = wide_table(schema, kind)
     with engine.connect() as conn:  # loads the Go library, creates the table
         ingest(conn, table.metadata, lambda hwm: [(None, None, [(table, (-1, value(kind, -1, 10)))])])
