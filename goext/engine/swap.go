@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
 )
@@ -26,40 +29,199 @@ type view struct {
 // dropped, the table too, the ingest table takes its name and the views
 // are created again as they were. All in the batch's transaction, so
 // other sessions see the old table until the commit, then the new one.
+// The tables of one batch are swapped together, under one force execute,
+// so that a reader of two of them cannot hold one while the swap waits
+// for the other.
 func (br *batchRun) swapIngestTables(ctx context.Context) error {
 	br.log.Info("Renaming tables if necessary")
+	var swaps []swapTarget
 	for i, t := range br.tables {
-		it, ok := br.ingest[i]
-		if !ok {
-			continue
-		}
-		err := br.conn.Force(ctx, func(ctx context.Context) error {
-			return br.swap(ctx, t.spec.Schema, t.spec.Name, it.name)
-		})
-		if err != nil {
-			return fmt.Errorf("swapping the ingest table of %s in: %w", t, err)
+		if it, ok := br.ingest[i]; ok {
+			swaps = append(swaps, swapTarget{t, it.name})
 		}
 	}
-	return nil
+	if len(swaps) == 0 {
+		return nil
+	}
+	return br.conn.Force(ctx, func(ctx context.Context) error { return br.swapAll(ctx, swaps) })
 }
 
-func (r *run) swap(ctx context.Context, schema, live, ingest string) error {
-	views, err := r.dependentViews(ctx, schema, live)
+// swapTarget is a live table and the ingest table to put in its place.
+type swapTarget struct {
+	live   *table
+	ingest string
+}
+
+// Readers lock a table's views and the table in the order of their
+// queries (two views in one statement, a view joined to the table, one
+// view then another in a transaction), which the swap cannot know: any
+// fixed order of its own deadlocks with some reader, and the deadlock
+// detector may then end the swap. So the swap's waits are bounded, all
+// of an attempt's under half of deadlock_timeout, so that the detector
+// never runs while a reader waits for the swap; on a timeout the attempt
+// is rolled back to its savepoint, which frees its locks and the readers
+// queued behind them, and tried again after a short, growing, jittered
+// pause. The first lock may wait firstWait for the statements under way;
+// the others only lockWait: the readers that hold one by then mostly wait
+// for the first, in a cycle that waiting longer would not break. After
+// lockWindow each wait may last its share of half deadlock_timeout: the
+// swap then spends most of its time waiting, where force execute, which
+// ends the sessions that block it after its delay, finds them. Waiting
+// without a bound, as upstream, would end readers in a cycle with the
+// swap in deadlock errors, one a second (measured). Under readers that
+// keep at it in both orders, an attempt may seldom find a moment when
+// none is part way: the swap then waits for force execute. The locks are
+// those the swap's own statements take: LOCK TABLE refuses materialized
+// views and, on a view, locks every table the view reads too. Measured in
+// tests/benchmarks/swap_readers.py.
+const (
+	firstWait  = 100 * time.Millisecond
+	lockWait   = 10 * time.Millisecond
+	lockWindow = 5 * time.Second
+	pauseMin   = 5 * time.Millisecond
+	pauseMax   = 200 * time.Millisecond
+)
+
+// SQLSTATEs that end a swap's attempt without ending the batch.
+const (
+	sqlStateLockNotAvailable = "55P03"
+	sqlStateDeadlockDetected = "40P01"
+)
+
+func (br *batchRun) swapAll(ctx context.Context, swaps []swapTarget) error {
+	rows, err := br.conn.Query(ctx, pgsql.LockSettings)
+	if err != nil {
+		return fmt.Errorf("reading lock_timeout and deadlock_timeout: %w", err)
+	}
+	restore, _ := rows[0][0].(string)
+	deadlock, err := toInt(rows[0][1])
 	if err != nil {
 		return err
 	}
+	names := make([]string, len(swaps))
+	for k, s := range swaps {
+		names[k] = s.live.spec.Schema + "." + s.live.spec.Name
+	}
+	readers := strings.Join(names, ", ")
+	start, long := time.Now(), false
+	for attempt := 1; ; attempt++ {
+		if !long && time.Since(start) >= lockWindow {
+			long = true
+			br.log.Info("Waiting for readers of %s: waiting longer for the swap's locks, under force execute", readers)
+		}
+		err := br.trySwaps(ctx, swaps, long, time.Duration(deadlock)*time.Millisecond, restore)
+		if state := sqlState(err); err == nil || state != sqlStateDeadlockDetected && state != sqlStateLockNotAvailable {
+			return err
+		}
+		br.log.Info("Waiting for readers of %s: retrying the swap's locks (attempt %s)", readers, strconv.Itoa(attempt+1))
+		if err := pause(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// pause sleeps before attempt+1: from pauseMin, doubling up to pauseMax,
+// a random half of it at most taken off, so that swaps that timed out
+// together do not try again together.
+func pause(ctx context.Context, attempt int) error {
+	d := pauseMax
+	if attempt < 8 && pauseMin<<(attempt-1) < pauseMax {
+		d = pauseMin << (attempt - 1)
+	}
+	timer := time.NewTimer(d - rand.N(d/2))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// trySwaps makes one attempt at all the swaps, under a savepoint that a
+// failure rolls back to, with bounded lock waits, longer when long; the
+// dependent views are looked up afresh each time, as they may have
+// changed between attempts.
+func (br *batchRun) trySwaps(ctx context.Context, swaps []swapTarget, long bool, deadlock time.Duration, restore string) error {
+	if err := br.conn.Exec(ctx, pgsql.Savepoint); err != nil {
+		return err
+	}
+	err := func() error {
+		views := make([][]*view, len(swaps))
+		locks := 0
+		for k, s := range swaps {
+			var err error
+			if views[k], err = br.dependentViews(ctx, s.live.spec.Schema, s.live.spec.Name); err != nil {
+				return err
+			}
+			locks += len(views[k]) + 1
+		}
+		first := min(firstWait, deadlock/4)
+		rest := min(lockWait, (deadlock/2-first)/time.Duration(locks))
+		if long {
+			first, rest = deadlock/4, deadlock/4/time.Duration(locks)
+		}
+		setWait := func(d time.Duration) error {
+			return br.conn.Exec(ctx, pgsql.SetLockTimeout, strconv.FormatInt(max(d.Milliseconds(), 1), 10)+"ms")
+		}
+		locked := 0
+		afterLock := func() error {
+			if locked++; locked == 1 {
+				return setWait(rest)
+			}
+			return nil
+		}
+		if err := setWait(first); err != nil {
+			return err
+		}
+		for k, s := range swaps {
+			if err := br.drop(ctx, s.live.spec.Schema, s.live.spec.Name, views[k], afterLock); err != nil {
+				return fmt.Errorf("swapping the ingest table of %s in: %w", s.live, err)
+			}
+		}
+		for k, s := range swaps {
+			if err := br.replace(ctx, s.live.spec.Schema, s.live.spec.Name, s.ingest, views[k]); err != nil {
+				return fmt.Errorf("swapping the ingest table of %s in: %w", s.live, err)
+			}
+		}
+		return br.conn.Exec(ctx, pgsql.SetLockTimeout, restore)
+	}()
+	if err == nil {
+		return br.conn.Exec(ctx, pgsql.Release)
+	}
+	if rerr := br.conn.Exec(ctx, pgsql.RollbackTo); rerr != nil {
+		return fmt.Errorf("%v; then rolling back to the savepoint: %w", err, rerr)
+	}
+	if rerr := br.conn.Exec(ctx, pgsql.Release); rerr != nil {
+		return fmt.Errorf("%v; then releasing the savepoint: %w", err, rerr)
+	}
+	return err
+}
+
+// drop drops the views (found by dependentViews) and the live table,
+// calling locked after each statement, each of which takes a lock.
+func (r *run) drop(ctx context.Context, schema, live string, views []*view, locked func() error) error {
 	// Each view goes before those it reads: the order in which a query
-	// of it locks them, so that the swap and a reader cannot deadlock.
+	// of one view locks them.
 	for k := len(views) - 1; k >= 0; k-- {
 		v := views[k]
 		r.log.Info("Dropping %s %s", pgsql.ViewKind(v.materialized), v.name)
 		if err := r.conn.Exec(ctx, pgsql.DropView(v.name, v.materialized)); err != nil {
 			return fmt.Errorf("dropping %s: %w", v.name, err)
 		}
+		if err := locked(); err != nil {
+			return err
+		}
 	}
 	if err := r.conn.Exec(ctx, pgsql.DropLiveTable(schema, live)); err != nil {
 		return fmt.Errorf("dropping %s: %w", pgsql.Qualified(schema, live), err)
 	}
+	return locked()
+}
+
+// replace renames the ingest table to the dropped live table's name and
+// recreates its views.
+func (r *run) replace(ctx context.Context, schema, live, ingest string, views []*view) error {
 	if err := r.conn.Exec(ctx, pgsql.RenameTable(schema, ingest, live)); err != nil {
 		return fmt.Errorf("renaming %s: %w", pgsql.Qualified(schema, ingest), err)
 	}

@@ -172,3 +172,12 @@ func RenameTable(schema, from, to string) string {
 func HasRows(schema, table string) string {
 	return "SELECT EXISTS (SELECT FROM " + Qualified(schema, table) + ")"
 }
+
+// LockSettings reads the session's lock_timeout, to restore after a
+// swap's bounded waits, and deadlock_timeout in milliseconds.
+const LockSettings = `SELECT pg_catalog.current_setting('lock_timeout'),
+	(SELECT setting::int8 FROM pg_catalog.pg_settings WHERE name = 'deadlock_timeout')`
+
+// SetLockTimeout sets lock_timeout to $1 until the transaction ends, or
+// the savepoint it was set after is rolled back to.
+const SetLockTimeout = `SELECT pg_catalog.set_config('lock_timeout', $1::text, true)`
