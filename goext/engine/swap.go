@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -98,6 +99,12 @@ func (br *batchRun) swapAll(ctx context.Context, swaps []swapTarget) error {
 	if err != nil {
 		return err
 	}
+	// A lock_timeout of the user's own bounds the swap's waits in all, as
+	// it bounds a single wait of upstream's swap.
+	userLimit, err := toInt(rows[0][2])
+	if err != nil {
+		return err
+	}
 	names := make([]string, len(swaps))
 	for k, s := range swaps {
 		names[k] = s.live.spec.Schema + "." + s.live.spec.Name
@@ -110,7 +117,11 @@ func (br *batchRun) swapAll(ctx context.Context, swaps []swapTarget) error {
 			br.log.Info("Waiting for readers of %s: waiting longer for the swap's locks, under force execute", readers)
 		}
 		err := br.trySwaps(ctx, swaps, long, time.Duration(deadlock)*time.Millisecond, restore)
-		if state := sqlState(err); err == nil || state != sqlStateDeadlockDetected && state != sqlStateLockNotAvailable {
+		var broken *rollbackError
+		if state := sqlState(err); err == nil || errors.As(err, &broken) || state != sqlStateDeadlockDetected && state != sqlStateLockNotAvailable {
+			return err
+		}
+		if userLimit > 0 && time.Since(start) >= time.Duration(userLimit)*time.Millisecond {
 			return err
 		}
 		br.log.Info("Waiting for readers of %s: retrying the swap's locks (attempt %s)", readers, strconv.Itoa(attempt+1))
@@ -190,13 +201,25 @@ func (br *batchRun) trySwaps(ctx context.Context, swaps []swapTarget, long bool,
 		return br.conn.Exec(ctx, pgsql.Release)
 	}
 	if rerr := br.conn.Exec(ctx, pgsql.RollbackTo); rerr != nil {
-		return fmt.Errorf("%v; then rolling back to the savepoint: %w", err, rerr)
+		return &rollbackError{err, "rolling back to the savepoint", rerr}
 	}
 	if rerr := br.conn.Exec(ctx, pgsql.Release); rerr != nil {
-		return fmt.Errorf("%v; then releasing the savepoint: %w", err, rerr)
+		return &rollbackError{err, "releasing the savepoint", rerr}
 	}
 	return err
 }
+
+// rollbackError is an attempt's error after which the savepoint could not
+// be rolled back to (a backend terminated mid-swap): no retry. It unwraps
+// to the attempt's error, which says why, for the caller.
+type rollbackError struct {
+	err   error
+	step  string
+	stepE error
+}
+
+func (e *rollbackError) Error() string { return fmt.Sprintf("%v; then %s: %v", e.err, e.step, e.stepE) }
+func (e *rollbackError) Unwrap() error { return e.err }
 
 // drop drops the views (found by dependentViews) and the live table,
 // calling locked after each statement, each of which takes a lock.

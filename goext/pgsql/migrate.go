@@ -174,9 +174,11 @@ func HasRows(schema, table string) string {
 }
 
 // LockSettings reads the session's lock_timeout, to restore after a
-// swap's bounded waits, and deadlock_timeout in milliseconds.
+// swap's bounded waits, deadlock_timeout in milliseconds and lock_timeout
+// in milliseconds (0: none).
 const LockSettings = `SELECT pg_catalog.current_setting('lock_timeout'),
-	(SELECT setting::int8 FROM pg_catalog.pg_settings WHERE name = 'deadlock_timeout')`
+	(SELECT setting::int8 FROM pg_catalog.pg_settings WHERE name = 'deadlock_timeout'),
+	(SELECT setting::int8 FROM pg_catalog.pg_settings WHERE name = 'lock_timeout')`
 
 // SetLockTimeout sets lock_timeout to $1 until the transaction ends, or
 // the savepoint it was set after is rolled back to.
