@@ -48,6 +48,7 @@ TESTS = os.path.dirname(HERE)
 sys.path[:0] = [HERE, TESTS]
 
 import report  # noqa: E402
+import wide_rows  # noqa: E402
 import run as testrun  # noqa: E402  tests/run.py: wheel building and environments
 from contenders import CONTENDERS, OURS, UPSTREAM  # noqa: E402
 from workloads import SCENARIOS, scenario_rows  # noqa: E402
@@ -95,6 +96,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true", help="upstream on S9 too")
     parser.add_argument("--output", default="latest", help="results/OUTPUT.{md,json,png} (default latest)")
     parser.add_argument("--no-prepare", action="store_true", help="reuse .venvs/bench* as they are")
+    parser.add_argument("--wide", default="W1,W2,W3,W4,W5",
+                        help="wide-row cases of wide_rows.py to run after the scenarios ('' for none)")
     parser.add_argument("--prepared", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -271,6 +274,10 @@ def benchmark(args: argparse.Namespace) -> int:
     started = datetime.datetime.now().astimezone()
     try:
         runs = {scenario: run_scenario(scenario, args, url, workdir) for scenario in args.scenarios}
+        if args.wide:
+            print("\nWide rows (tests/benchmarks/wide_rows.py), one run each:", flush=True)
+            os.environ["DATABASE_URL"] = url
+            wide_rows.main(["--no-prepare", "--cases", args.wide])
         context = {
             "about": {
                 "date": started.strftime("%Y-%m-%d %H:%M %Z"),
