@@ -158,7 +158,7 @@ def run_pattern(
 
     p = PATTERNS[pattern]
     schema = schema or f"swap_readers_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pgcluster.with_driver(url, driver), poolclass=NullPool)
+    engine = sa.create_engine(pgcluster.with_driver(url, driver), poolclass=NullPool, future=True)  # 1.4 needs it
     names = {n: qi(schema, n) for n in ("t", "u", "v1", "v2", "vu")}
     result = Result()
     lock = threading.Lock()
