@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 import sqlalchemy as sa
-from helpers import int_table, query, read_rows, run_ingest, stored_high_watermark, tmp_tables
+from helpers import int_table, query, run_ingest, stored_high_watermark, tmp_tables
 
 from pg_bulk_ingest import HighWatermark, IngestError
 
@@ -73,6 +73,23 @@ def _ids_up_to(hwm: int) -> List[int]:
     return sorted(i for k in range(0, hwm + 1) for i in (10 * k, 10 * k + 1))
 
 
+def _ids(engine: sa.engine.Engine, schema: str) -> List[int]:
+    """The ids in the table, whichever definition it has now."""
+    return sorted(r[0] for r in query(engine, f'SELECT id FROM "{schema}".t'))
+
+
+def _batch_0_and_audit_table(engine: sa.engine.Engine, schema: str) -> str:
+    """Commits batch 0 with the table's old definition, and creates the
+    audit table a callback writes to; returns the audit table's name."""
+    metadata0 = sa.MetaData()
+    table0 = _table(metadata0, schema, migrated=False)
+    run_ingest(engine, metadata0, lambda _: iter([(0, "batch-0", [(table0, (0, "a")), (table0, (1, "b"))])]))
+    audit = f'"{schema}".audit'
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {audit} (note text)"))
+    return audit
+
+
 @pytest.mark.parametrize("migrated", [False, True], ids=["no_swap", "swap"])
 @pytest.mark.parametrize("action", list(CALLBACKS))
 def test_the_stored_high_watermark_describes_the_committed_rows(
@@ -80,12 +97,7 @@ def test_the_stored_high_watermark_describes_the_committed_rows(
 ) -> None:
     # Batch 0 committed by an earlier ingest, with the old definition when
     # this ingest migrates the table (swapping a new one in in batch 1).
-    metadata0 = sa.MetaData()
-    table0 = _table(metadata0, schema, migrated=False)
-    run_ingest(engine, metadata0, lambda _: iter([(0, "batch-0", [(table0, (0, "a")), (table0, (1, "b"))])]))
-    audit = f'"{schema}".audit'
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE TABLE {audit} (note text)"))
+    audit = _batch_0_and_audit_table(engine, schema)
 
     metadata = sa.MetaData()
     table = _table(metadata, schema, migrated)
@@ -116,7 +128,7 @@ def test_the_stored_high_watermark_describes_the_committed_rows(
     assert seen == ["batch-1"]
 
     assert stored_high_watermark(engine, schema, "t") == committed
-    assert sorted(r[0] for r in read_rows(engine, table0)) == _ids_up_to(committed)
+    assert _ids(engine, schema) == _ids_up_to(committed)
     if action != "rollback":
         expected_audit = {"nested": ["nested"], "commit_then_audit": ["after commit"]}.get(action, [])
         assert [r[0] for r in query(engine, f"SELECT note FROM {audit}")] == expected_audit
@@ -124,7 +136,7 @@ def test_the_stored_high_watermark_describes_the_committed_rows(
     # A rerun from the stored high watermark completes the rows, each once.
     run_ingest(engine, metadata, _batches(table, fail_at=0), high_watermark=HighWatermark.LATEST)
     assert stored_high_watermark(engine, schema, "t") == 2
-    assert sorted(r[0] for r in read_rows(engine, table0)) == _ids_up_to(2)
+    assert _ids(engine, schema) == _ids_up_to(2)
     if migrated:
         assert [c["name"] for c in sa.inspect(engine).get_columns("t", schema=schema)] == ["id", "value", "extra"]
 
@@ -133,12 +145,7 @@ def test_the_stored_high_watermark_describes_the_committed_rows(
 def test_a_committing_callback_leaves_the_ingest_going(engine: sa.engine.Engine, schema: str, action: str) -> None:
     """Without a later failure, every batch commits with its watermark, and
     no ingest table is left behind."""
-    metadata0 = sa.MetaData()
-    table0 = _table(metadata0, schema, migrated=False)
-    run_ingest(engine, metadata0, lambda _: iter([(0, "batch-0", [(table0, (0, "a")), (table0, (1, "b"))])]))
-    audit = f'"{schema}".audit'
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE TABLE {audit} (note text)"))
+    audit = _batch_0_and_audit_table(engine, schema)
     metadata = sa.MetaData()
     table = _table(metadata, schema, migrated=True)
 
@@ -150,5 +157,5 @@ def test_a_committing_callback_leaves_the_ingest_going(engine: sa.engine.Engine,
         on_before_visible=on_before_visible,
     )
     assert stored_high_watermark(engine, schema, "t") == 2
-    assert sorted(r[0] for r in read_rows(engine, table0)) == _ids_up_to(2)
+    assert _ids(engine, schema) == _ids_up_to(2)
     assert tmp_tables(engine, schema) == []
