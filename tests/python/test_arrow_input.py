@@ -77,12 +77,12 @@ def test_record_batch(engine: sa.engine.Engine, schema: str) -> None:
     assert read_rows(engine, table, order_by=["id"]) == [(1, "a"), (2, None), (3, "c")]
 
 
-def test_table_of_several_chunks_in_chunks_of_max_rows_per_table_buffer(engine: sa.engine.Engine, schema: str) -> None:
+def test_table_of_several_chunks_keeps_its_row_order(engine: sa.engine.Engine, schema: str) -> None:
     table = id_value(schema, sa.BIGINT)
     parts = [pa.record_batch({"id": pa.array(range(k, k + 7), pa.int32()), "v": pa.array(range(k, k + 7))}) for k in (0, 7, 14)]
     data = pa.Table.from_batches(parts)
     assert data.column("id").num_chunks == 3
-    ingest_one(engine, table, (table, data), max_rows_per_table_buffer=5)
+    ingest_one(engine, table, (table, data), max_rows_per_table_buffer=5)  # no bound on a single table's chunks
     assert in_order(engine, table) == [(i, i) for i in range(21)]
 
 
