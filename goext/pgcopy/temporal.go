@@ -230,5 +230,3 @@ func appendTimestamp(dst []byte, us int64, offset int, zoned bool) []byte {
 	}
 	return append(dst, e...)
 }
-
-func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
