@@ -176,14 +176,14 @@ func (r *run) readHighWatermark(ctx context.Context) (json.RawMessage, error) {
 			}
 		}
 	}
-	// The stored value as it was written, for the source.
-	var stored struct {
-		Ours struct {
-			HighWatermark json.RawMessage `json:"high-watermark"`
-		} `json:"pg-bulk-ingest"`
-	}
-	if _, ok := r.ours(); ok && json.Unmarshal([]byte(rows[0][0].(string)), &stored) == nil && stored.Ours.HighWatermark != nil {
-		return stored.Ours.HighWatermark, nil
+	if ours, ok := r.ours(); ok {
+		if hwm, ok := ours.Get("high-watermark"); ok {
+			text, err := pyjson.Dumps(hwm)
+			if err != nil {
+				return nil, fmt.Errorf("reading the comment of %s: %w", first, err)
+			}
+			return json.RawMessage(text), nil
+		}
 	}
 	return json.RawMessage("null"), nil
 }
