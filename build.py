@@ -123,7 +123,7 @@ def find_go() -> str:
     sys.exit(
         f"pg-bulk-ingest-go: building from source needs Go {need} or newer ({found}).\n"
         f"  Get it from https://go.dev/dl/ (distribution packages are often older: Debian 12's golang-go is 1.19).\n"
-        f"  With Go 1.21 or newer on PATH, GOTOOLCHAIN=go{need}.0+auto makes it fetch Go {need} by itself.\n"
+        f"  Any Go from 1.21 on fetches Go {need} by itself (GOTOOLCHAIN=auto, the default; not with GOTOOLCHAIN=local).\n"
         f"  Or install a binary wheel, which needs no Go: pip install --only-binary=:all: pg-bulk-ingest-go"
     )
 
@@ -170,5 +170,22 @@ class GoBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
         build_data["force_include"][os.path.join(ROOT, LIBRARY)] = "pg_bulk_ingest/_lib/libpgbulkingest.so"
 
 
+def run_pypa_build() -> None:
+    """`python -m build` in this directory finds this file before pypa's
+    build package (the current directory comes first on sys.path): hand
+    over to that package, which builds the sdist and the wheel."""
+    import runpy
+
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != ROOT]
+    sys.modules.pop("build", None)
+    try:
+        runpy.run_module("build", run_name="__main__", alter_sys=True)
+    except ImportError:
+        sys.exit("python -m build needs pypa's build package: pip install build")
+
+
 if __name__ == "__main__":
-    print(build_library())
+    if __spec__ is not None:  # run as `python -m build`, not `python build.py`
+        run_pypa_build()
+    else:
+        print(build_library())
