@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from typing import Any, Optional
 
 
@@ -53,10 +54,20 @@ def is_throwaway(data: str) -> bool:
     return os.path.basename(os.path.normpath(data)).startswith(THROWAWAY_PREFIX)
 
 
+def import_pgserver() -> Any:
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime directory at import,
+        # which warns where XDG_RUNTIME_DIR is unset (CI, root shells).
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", category=UserWarning)
+        import pgserver
+
+    return pgserver
+
+
 def start(max_connections: int = 200) -> tuple[str, Server]:
     """Starts a fresh server; returns its URL and the handle that keeps it
     running (it stops when the handle is cleaned up or the process exits)."""
-    import pgserver  # imported here: only needed when no DATABASE_URL is given
+    pgserver = import_pgserver()  # imported here: only needed when no DATABASE_URL is given
 
     # Short path: the server's Unix socket lives in the data directory.
     data = tempfile.mkdtemp(prefix=THROWAWAY_PREFIX)
@@ -77,7 +88,7 @@ def with_driver(url: str, driver: str) -> str:
 def pg_ctl_path() -> Optional[str]:
     """pgserver's pg_ctl, else one on PATH; None when there is none."""
     try:
-        import pgserver
+        pgserver = import_pgserver()
     except ImportError:
         return shutil.which("pg_ctl")
     path = os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin", "pg_ctl")

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Runs every test: Go (go test ./...) and Python (pytest), the latter under
-SQLAlchemy 2 with psycopg2 and psycopg 3 and under SQLAlchemy 1.4 with
-psycopg2, each in its own virtual environment under .venvs/. All run
-against DATABASE_URL, or against a PostgreSQL server started here.
+"""Runs every test against what a user installs: builds the wheel (the Go
+engine compiled by zig for manylinux2014), checks it with auditwheel,
+installs it into virtual environments under .venvs/ and runs pytest there
+with no Go on PATH: under SQLAlchemy 2 with psycopg2 and psycopg 3, under
+SQLAlchemy 1.4 with psycopg2, and the Airflow and Dagster examples in
+environments of their own. The Go tests run from the checkout. All against
+DATABASE_URL, or a PostgreSQL server started here.
 
     python tests/run.py [extra pytest arguments]
 """
@@ -10,31 +13,74 @@ against DATABASE_URL, or against a PostgreSQL server started here.
 from __future__ import annotations
 
 import glob
+import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import time
 import venv
+import xml.etree.ElementTree as ElementTree
+from typing import Dict, List, NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENVS = os.path.join(ROOT, ".venvs")
-WHEELS = os.path.join(ROOT, "build", "wheel")
+BUILD = os.path.join(ROOT, "build")
+WHEELS = os.path.join(BUILD, "wheel")
+RESULTS = os.path.join(BUILD, "test-results")
+# Wall-clock start, carried across the exec into the runner environment.
+STARTED = float(os.environ.setdefault("PBI_STARTED", str(time.time())))
 
-# Each environment: its name and the requirements beside the package.
-ENVIRONMENTS = {
-    "sqlalchemy2": [
-        "SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", "pytest>=7", "pgserver>=0.1.4",
-        "pgvector>=0.2", "numpy", "pandas", "polars",
-    ],
-    "sqlalchemy14": ["SQLAlchemy>=1.4.24,<2", "psycopg2-binary>=2.9.2", "pytest>=7", "pgserver>=0.1.4"],
+
+class Environment(NamedTuple):
+    requirements: List[str]
+    runs: List[List[str]]  # pytest's paths, one run each: tests/python and tests/examples each have a conftest
+    optional: bool = False  # a failed install skips its tests instead of failing the run
+    python: Optional[str] = None  # another Python version than this one's, e.g. "3.9"
+
+
+PYTEST_BASE = ["pytest>=7", "pgserver>=0.1.4"]
+SMOKE = [f"tests/python/test_{name}.py"
+         for name in ("api", "ingest", "types", "high_watermark", "arrow_input", "bad_input", "process", "install")]
+ENVIRONMENTS: Dict[str, Environment] = {
+    "sqlalchemy2": Environment(
+        ["SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", *PYTEST_BASE,
+         "pgvector>=0.2", "numpy", "pandas", "polars"],
+        [["tests/python"], ["tests/examples/test_script.py"]],
+    ),
+    "sqlalchemy14": Environment(["SQLAlchemy>=1.4.24,<2", "psycopg2-binary>=2.9.2", *PYTEST_BASE], [["tests/python"]]),
+    # Pinned: Airflow's constraint files are not on PyPI; these resolve cleanly with plain pip.
+    "airflow": Environment(
+        ["apache-airflow==3.3.2", "psycopg2-binary>=2.9.2", "pytest>=7"], [["tests/examples/test_airflow.py"]], True
+    ),
+    "dagster": Environment(
+        ["dagster==1.13.29", "psycopg[binary]>=3.1.4", "pytest>=7"], [["tests/examples/test_dagster.py"]], True
+    ),
+    # The same wheel under the oldest Python with the oldest dependencies
+    # pyproject.toml allows, and under the newest Python, where the machine
+    # has them (pyenv's or on PATH): the tests of the API, the types, Arrow
+    # input, bad input, the process (cffi, fork, panics) and installing.
+    "python3.9-oldest": Environment(
+        ["SQLAlchemy==2.0.0", "psycopg2-binary==2.9.2", "psycopg[binary]==3.1.4", "pyarrow==16.0.0", "numpy<2",
+         "cffi==1.15.0", "pg-force-execute==0.0.10", "to-file-like-obj==0.0.5", "pytest>=7", "pgvector>=0.2"],
+        [SMOKE], True, "3.9",
+    ),
+    "python3.13": Environment(
+        ["SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", "pytest>=7", "pgvector>=0.2",
+         "numpy", "pandas"],
+        [SMOKE], True, "3.13",
+    ),
 }
+# The environment this script carries on in once all are ready: it has pgserver.
+RUNNER = "sqlalchemy2"
 
 
 def log(message: str) -> None:
-    print(f"\n=== {message}", flush=True)
+    print(f"\n=== [{time.time() - STARTED:4.0f}s] {message}", flush=True)
 
 
-def run(cmd: list[str], **kwargs: object) -> int:
+def run(cmd: List[str], **kwargs: object) -> int:
     print("$ " + " ".join(cmd), flush=True)
     return subprocess.call(cmd, cwd=ROOT, **kwargs)  # type: ignore[arg-type]
 
@@ -44,33 +90,157 @@ def python_of(name: str) -> str:
 
 
 def build_wheel() -> str:
-    log("Building the wheel (Go engine included)")
+    log("Building the wheel: the Go engine compiled by zig for glibc 2.17 (about a minute; the first run also "
+        "downloads the ziglang build requirement, 100 MB)")
     shutil.rmtree(WHEELS, ignore_errors=True)
-    if run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", WHEELS, "."]) != 0:
+    if run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check", "-w", WHEELS, "."]):
         sys.exit("building the wheel failed")
     return glob.glob(os.path.join(WHEELS, "*.whl"))[0]
 
 
-def prepare(name: str, requirements: list[str], wheel: str) -> None:
-    log(f"Preparing environment {name}")
+def check_wheel(wheel: str) -> None:
+    """auditwheel's verdict on the wheel: it must be manylinux2014 for this machine."""
+    log(f"Checking {os.path.basename(wheel)} with auditwheel")
+    tools = python_of("tools")
+    if not os.path.exists(tools):
+        venv.create(os.path.dirname(os.path.dirname(tools)), with_pip=True)
+    if run([tools, "-m", "pip", "install", "-q", "--disable-pip-version-check", "auditwheel>=6"]):
+        sys.exit("installing auditwheel failed")
+    shown = subprocess.run([tools, "-m", "auditwheel", "show", wheel], capture_output=True, text=True)
+    print(shown.stdout.strip() or shown.stderr.strip(), flush=True)
+    wanted = f'"manylinux_2_17_{platform.machine()}"'
+    if shown.returncode != 0 or wanted not in " ".join(shown.stdout.split()):
+        sys.exit(f"the wheel is not {wanted[1:-1]}: see auditwheel's output above")
+
+
+def prepare(name: str, environment: Environment, wheel: str) -> Optional[str]:
+    """Installs the environment's requirements and the wheel; returns why
+    it could not, for an optional environment."""
     python = python_of(name)
-    if not os.path.exists(python):
+    fresh = not os.path.exists(python)
+    log(f"{'Creating' if fresh else 'Updating'} environment .venvs/{name}"
+        + (" (first run only: a minute or more)" if fresh else ""))
+    if fresh and environment.python is not None:
+        interpreter = find_python(environment.python)
+        if interpreter is None:
+            print(f"no Python {environment.python} on this machine; its tests are skipped", flush=True)
+            return f"no Python {environment.python} interpreter on this machine (PATH or pyenv)"
+        if run([interpreter, "-m", "venv", os.path.join(VENVS, name)]):
+            return f"Python {environment.python} ({interpreter}) could not create a virtual environment"
+    elif fresh:
         venv.create(os.path.join(VENVS, name), with_pip=True)
     pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    if run(pip + requirements + [wheel]) != 0 or run(pip + ["--force-reinstall", "--no-deps", wheel]) != 0:
+    installed = subprocess.run(pip + environment.requirements + [wheel], cwd=ROOT, capture_output=True, text=True)
+    if installed.returncode == 0:
+        installed = subprocess.run(pip + ["--force-reinstall", "--no-deps", wheel], cwd=ROOT, capture_output=True, text=True)
+    if installed.returncode == 0:
+        return None
+    reason = (installed.stderr.strip().splitlines() or ["pip failed"])[-1]
+    if not environment.optional:
+        print(installed.stdout + installed.stderr)
         sys.exit(f"installing environment {name} failed")
+    print(f"could not install {name}: {reason}; its tests are skipped", flush=True)
+    return f"could not install its requirements: {reason}"
+
+
+def find_python(version: str) -> Optional[str]:
+    """An interpreter of that version: pyenv's, else one on PATH that runs
+    (a pyenv shim for a version not selected is on PATH and fails)."""
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(os.path.join(pyenv, "versions", f"{version}.*", "bin", f"python{version}")))
+    candidates.append(shutil.which(f"python{version}") or "")
+    for candidate in reversed([c for c in candidates if c]):
+        if subprocess.run([candidate, "-c", "import venv"], capture_output=True).returncode == 0:
+            return candidate
+    return None
 
 
 def main() -> int:
     wheel = build_wheel()
-    for name, requirements in ENVIRONMENTS.items():
-        prepare(name, requirements, wheel)
-    # Carry on under the first environment, which has pgserver.
-    python = python_of("sqlalchemy2")
+    check_wheel(wheel)
+    unavailable = {}
+    for name, environment in ENVIRONMENTS.items():
+        reason = prepare(name, environment, wheel)
+        if reason:
+            unavailable[name] = reason
+    python = python_of(RUNNER)
+    os.environ["PBI_WHEEL"] = wheel
+    os.environ["PBI_UNAVAILABLE"] = json.dumps(unavailable)
     os.execv(python, [python, __file__, "--prepared", *sys.argv[1:]])
 
 
-def test(pytest_args: list[str]) -> int:
+def without_go(path: str) -> str:
+    """PATH without the directories that hold a `go` command: the Python
+    tests run as a user's installed package does."""
+    return os.pathsep.join(d for d in path.split(os.pathsep) if not os.path.exists(os.path.join(d, "go")))
+
+
+def go_tests(env: Dict[str, str]) -> str:
+    """go test ./... from the checkout, printing each package's result and
+    the output of failed and skipped tests; returns the counts."""
+    log("Go tests (go test ./...)")
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    output: Dict[str, List[str]] = {}
+    process = subprocess.Popen(["go", "test", "-count=1", "-json", "./..."], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            print(line, end="")  # a build error
+            continue
+        test, action = event.get("Test"), event.get("Action")
+        if test is None:
+            if action == "output" and not event["Output"].startswith(("PASS\n", "FAIL\n", "=== ")):
+                print(event["Output"], end="", flush=True)
+            continue
+        key = f"{event['Package']} {test}"
+        if action == "output":
+            output.setdefault(key, []).append(event["Output"])
+        elif action in counts:
+            counts[action] += 1
+            if action != "pass":
+                print("".join(output.get(key, [])), end="", flush=True)
+            output.pop(key, None)
+    process.wait()
+    if process.returncode != 0 and counts["fail"] == 0:
+        counts["fail"] += 1  # a package that did not build
+    return f"{counts['pass']} passed, {counts['skip']} skipped, {counts['fail']} failed"
+
+
+def pytest_counts(report: str) -> List[int]:
+    """passed, skipped, failed in a JUnit XML report."""
+    suite = ElementTree.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    total, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+    failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    return [total - skipped - failed, skipped, failed]
+
+
+def python_tests(name: str, environment: Environment, env: Dict[str, str], pytest_args: List[str]) -> str:
+    python = python_of(name)
+    log(f"Python tests in .venvs/{name}, against the installed wheel, no Go on PATH")
+    where = subprocess.run([python, "-c", "import pg_bulk_ingest; print(pg_bulk_ingest.__file__)"],
+                           cwd=ROOT, env=env, capture_output=True, text=True)
+    if where.returncode != 0 or not where.stdout.startswith(os.path.join(VENVS, name) + os.sep):
+        print(where.stdout + where.stderr)
+        return "FAILED: pg_bulk_ingest is not the package installed in the environment"
+    print(f"pg_bulk_ingest from {where.stdout.strip()}", flush=True)
+    totals = [0, 0, 0]
+    for number, paths in enumerate(environment.runs):
+        report = os.path.join(RESULTS, f"{name}-{number}.xml")
+        if os.path.exists(report):
+            os.remove(report)
+        code = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                    *paths, *pytest_args], env=env)
+        if not os.path.exists(report):
+            return f"FAILED: pytest {' '.join(paths)} wrote no report (exit code {code})"
+        totals = [a + b for a, b in zip(totals, pytest_counts(report))]
+    return "%d passed, %d skipped, %d failed" % tuple(totals)
+
+
+def test(pytest_args: List[str]) -> int:
     env = dict(os.environ)
     server = None
     if not env.get("DATABASE_URL"):
@@ -80,20 +250,28 @@ def test(pytest_args: list[str]) -> int:
 
         env["DATABASE_URL"], server = pgcluster.start()
     print(f"DATABASE_URL={env['DATABASE_URL']}", flush=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    unavailable = json.loads(env.pop("PBI_UNAVAILABLE", "{}"))
 
-    results = {}
-    log("Go tests")
-    results["go test ./..."] = run(["go", "test", "-count=1", "./..."], env=env)
-    for name in ENVIRONMENTS:
-        log(f"Python tests, {name}")
-        results[f"pytest ({name})"] = run([python_of(name), "-m", "pytest", "-q", *pytest_args], env=env)
+    results = {"go test ./...": go_tests(env)}
+    user_env = dict(env, PATH=without_go(env.get("PATH", "")), PBI_DOWNLOADS=os.path.join(BUILD, "downloads"))
+    for name, environment in ENVIRONMENTS.items():
+        label = f"pytest .venvs/{name}"
+        if name in unavailable:
+            results[label] = f"skipped: {unavailable[name]}"
+            continue
+        results[label] = python_tests(name, environment, user_env, pytest_args)
 
     if server is not None:
         server.cleanup()
     log("Summary")
-    for what, code in results.items():
-        print(f"{'ok  ' if code == 0 else 'FAIL'} {what}")
-    return 0 if all(code == 0 for code in results.values()) else 1
+    ok = True
+    for what, counts in results.items():
+        good = counts.startswith("skipped") or counts.endswith(" 0 failed")
+        ok = ok and good
+        print(f"{'ok  ' if good else 'FAIL'} {what:28} {counts}")
+    print(f"{'all passed' if ok else 'FAILED'} in {time.time() - STARTED:.0f}s", flush=True)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -126,6 +126,10 @@ def _slices(part: pa.RecordBatch, chunk_rows: int, chunk_bytes: int) -> Iterator
     """part in slices of at most chunk_rows rows, and of chunk_bytes by its
     average row (nbytes counts a slice's own values, offsets included)."""
     rows = part.num_rows
-    step = max(1, min(chunk_rows, rows * chunk_bytes // max(part.nbytes, 1)))
+    try:
+        size = part.nbytes
+    except pa.ArrowTypeError:  # pyarrow < 22 cannot measure a string_view's used bytes
+        size = part.get_total_buffer_size()
+    step = max(1, min(chunk_rows, rows * chunk_bytes // max(size, 1)))
     for offset in range(0, rows, step):
         yield part.slice(offset, step)

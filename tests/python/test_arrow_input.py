@@ -14,6 +14,7 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any, Iterator, List, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -25,6 +26,10 @@ from pg_bulk_ingest import IngestError, Upsert, ingest
 
 UTC = datetime.timezone.utc
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+
+# pyarrow < 16 has no view layouts: there their cases use the plain ones.
+STRING_VIEW = pa.string_view() if hasattr(pa, "string_view") else pa.string()
+BINARY_VIEW = pa.binary_view() if hasattr(pa, "binary_view") else pa.binary()
 
 
 def table_of(schema: str, *columns: sa.Column, name: str = "t") -> sa.Table:
@@ -361,7 +366,7 @@ def test_incompatible_type(engine: sa.engine.Engine, schema: str, type_: Any, ar
         (sa.INTEGER, pa.array([1.0, math.inf]), "+Inf", "out of range"),
         (sa.REAL, pa.array([1.0, 1e39]), "1e+39", "out of range for REAL"),
         (postgresql.UUID, pa.array([b"x" * 16, b"short"]), "c2hvcnQ=", "has 5 bytes, a UUID has 16"),
-        (sa.TEXT, pa.array(["ok", "a\x00b"], pa.string_view()), '"a\\x00b"', "contains a NUL character"),
+        (sa.TEXT, pa.array(["ok", "a\x00b"], STRING_VIEW), '"a\\x00b"', "contains a NUL character"),
     ],
     ids=["int64-to-integer", "uint16-to-smallint", "uint64-to-bigint", "nan-to-integer", "inf-to-integer",
          "double-to-real", "5-bytes-to-uuid", "nul-in-text"],
@@ -400,7 +405,7 @@ def test_large_arrow_input_in_small_chunks_names_the_right_row(engine: sa.engine
     error = fails_in_second_batch(engine, table, items, max_rows_per_table_buffer=1000)
     assert f"row {10 + bad}: value 70000: out of range for a 2-byte integer" in str(error), str(error)
     # And without the bad value, all of it goes in.
-    ingest_one(engine, table, (table, data.set_column(1, "v", pc.cast(pc.remainder(data["id"], 1000), pa.int32()))),
+    ingest_one(engine, table, (table, data.set_column(1, "v", pa.array([i % 1000 for i in range(n)], pa.int32()))),
                max_rows_per_table_buffer=1000)
     assert query(engine, f'SELECT count(*), sum(id::bigint) FROM "{schema}".t WHERE v IS NOT NULL') == [(n, n * (n - 1) // 2)]
 
@@ -412,9 +417,9 @@ def test_nulls_in_every_type(engine: sa.engine.Engine, schema: str) -> None:
     columns = {
         "i2": (sa.SMALLINT, pa.int16()), "i4": (sa.INTEGER, pa.uint32()), "i8": (sa.BIGINT, pa.uint64()),
         "f4": (sa.REAL, pa.float16()), "f8": (postgresql.DOUBLE_PRECISION, pa.float32()),
-        "num": (sa.NUMERIC, pa.decimal128(10, 2)), "b": (sa.BOOLEAN, pa.bool_()), "s": (sa.TEXT, pa.string_view()),
+        "num": (sa.NUMERIC, pa.decimal128(10, 2)), "b": (sa.BOOLEAN, pa.bool_()), "s": (sa.TEXT, STRING_VIEW),
         "vc": (sa.VARCHAR(4), pa.large_string()), "js": (postgresql.JSONB, pa.string()),
-        "by": (postgresql.BYTEA, pa.binary_view()), "u": (postgresql.UUID, pa.binary(16)),
+        "by": (postgresql.BYTEA, BINARY_VIEW), "u": (postgresql.UUID, pa.binary(16)),
         "d": (sa.DATE, pa.date64()), "t": (sa.TIME, pa.time32("ms")), "ts": (sa.TIMESTAMP, pa.timestamp("ns")),
         "tz": (sa.TIMESTAMP(timezone=True), pa.timestamp("s", tz="UTC")), "iv": (postgresql.INTERVAL, pa.duration("ms")),
         "arr": (postgresql.ARRAY(sa.INTEGER), pa.large_list(pa.int64())),
@@ -438,7 +443,7 @@ def test_integer_and_float_types(engine: sa.engine.Engine, schema: str) -> None:
         "i2": pa.array([-128, 255], pa.int16()), "i4": pa.array([0, 65535], pa.uint16()),
         "i8": pa.array([-(2**31), 2**32 - 1], pa.int64()), "u8": pa.array([0, 2**63 - 1], pa.uint64()),
         "trunc": pa.array([1.9, -1.9]), "dec": pa.array([Decimal("12.99"), Decimal("-0.5")], pa.decimal128(5, 2)),
-        "f4": pa.array([0.5, 1.5], pa.float16()), "f8": pa.array([0.1, math.inf]),
+        "f4": pa.array(np.array([0.5, 1.5], np.float16)), "f8": pa.array([0.1, math.inf]),
         "f8_from_f4": pa.array([0.1, 3.4e38], pa.float32()), "f8_from_int": pa.array([2**53 + 1, 7], pa.uint64()),
         "num_from_f4": pa.array([0.1, 1e10], pa.float32()),
     })
@@ -563,13 +568,13 @@ def test_text_binary_and_uuid_layouts(engine: sa.engine.Engine, schema: str) -> 
         uuid_ext = pa.ExtensionArray.from_storage(pa.uuid(), uuid_ext)
     columns = {
         "s": pa.array(["tab\there"]), "ls": pa.array(["é"], pa.large_string()),
-        "sv": pa.array(["a string longer than twelve bytes"], pa.string_view()),
-        "b": pa.array([b"\x00\x01"], pa.large_binary()), "bv": pa.array([b"\xff"], pa.binary_view()),
+        "sv": pa.array(["a string longer than twelve bytes"], STRING_VIEW),
+        "b": pa.array([b"\x00\x01"], pa.large_binary()), "bv": pa.array([b"\xff"], BINARY_VIEW),
         "b_from_s": pa.array(["é"]), "u16": pa.array([u.bytes], pa.binary(16)), "u_bin": pa.array([u.bytes], pa.binary()),
-        "u_ext": uuid_ext, "j": pa.array(['{"b": 1, "a": [null]}']), "jb": pa.array(['{"b": 1, "a": [null]}'], pa.string_view()),
+        "u_ext": uuid_ext, "j": pa.array(['{"b": 1, "a": [null]}']), "jb": pa.array(['{"b": 1, "a": [null]}'], STRING_VIEW),
     }
     # All binary COPY, then text COPY: a UUID as text is the server's to read.
-    binary = pa.table({"id": [1], "u_text": pa.array([u.bytes], pa.binary_view()), **columns})
+    binary = pa.table({"id": [1], "u_text": pa.array([u.bytes], BINARY_VIEW), **columns})
     text = pa.table({"id": [2], "u_text": pa.array([str(u).upper()]), **columns})
     ingest_one(engine, table, (table, binary), (table, text))
     assert read_rows(engine, table, order_by=["id"]) == [
@@ -585,7 +590,7 @@ def test_lists_into_arrays_and_vectors(engine: sa.engine.Engine, schema: str) ->
     data = pa.table({
         "id": [1, 2],
         "ints": pa.array([[1, None, 3], None], pa.large_list(pa.int32())),
-        "texts": pa.array([['a "q"', "b,c"], []], pa.list_(pa.string_view())),
+        "texts": pa.array([['a "q"', "b,c"], []], pa.list_(STRING_VIEW)),
         "days": pa.array([[datetime.date(2024, 1, 2)], [None]]),
     })
     ingest_one(engine, table, (table, data))
