@@ -16,15 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct {
-	int op;
-	const char *json;
-	size_t json_len;
-	const void *data;
-	size_t data_len;
-} pbi_request;
+#include "../goext/capi/capi.h" // pbi_request and the answer statuses: the ABI's one definition
 
-enum { PBI_OK = 0, PBI_HOST_ERROR = 1, PBI_NO_ANSWER = 2 };
 enum { OP_DONE = 0 };
 
 typedef uint64_t (*start_fn)(char *doc, size_t n, char **err);
