@@ -61,11 +61,27 @@ class BackgroundCopy:
         # intact by an interrupt (Python 3.11's join then takes the thread
         # for ended).
         self._done = threading.Event()
-        threading.Thread(target=self._run, args=(driver, sql), name="pg_bulk_ingest COPY", daemon=True).start()
+        # Whether the thread began the COPY, or abort() came first: an
+        # interrupt in start() leaves the thread started or not.
+        self._lock = threading.Lock()
+        self._began = self._aborted = False
+        self._sql = sql
 
-    def _run(self, driver: Driver, sql: str) -> None:
+    def start(self) -> None:
+        """Starts the thread that runs the COPY. Apart from the constructor,
+        so that the caller can abort() whatever an interrupt interrupts:
+        Thread.start waits for the thread, and an interrupt in that wait
+        would leave a COPY running that nobody knows of."""
+        threading.Thread(target=self._run, name="pg_bulk_ingest COPY", daemon=True).start()
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._aborted:
+                self._done.set()
+                return
+            self._began = True
         try:
-            driver.copy(sql, self._chunks())
+            self._driver.copy(self._sql, self._chunks())
         except BaseException as e:  # noqa: B036 - handed to the ingest's thread
             self._error = e
             # Keep taking chunks until told to end, so that write() never
@@ -109,6 +125,11 @@ class BackgroundCopy:
         for a lock say, and would not see the error until then."""
         if self._done.is_set():
             return
+        with self._lock:
+            self._aborted = True
+            if not self._began:  # the thread, if any, will not begin
+                self._done.set()
+                return
         # What the thread has yet to send is dropped, so that the error
         # goes in without waiting for it to take anything.
         while True:

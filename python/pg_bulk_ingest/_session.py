@@ -210,6 +210,7 @@ class Session:
         the requests that come between them, until COPY_END."""
         copy = BackgroundCopy(self.driver, req.doc["sql"])
         try:
+            copy.start()
             req = self._ok()  # answers COPY_BEGIN
             while True:
                 self._raise_interrupt(req)
