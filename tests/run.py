@@ -269,7 +269,7 @@ def test(pytest_args: List[str]) -> int:
     for what, counts in results.items():
         good = counts.startswith("skipped") or counts.endswith(" 0 failed")
         ok = ok and good
-        print(f"{'ok  ' if good else 'FAIL'} {what:28} {counts}")
+        print(f"{'ok  ' if good else 'FAIL'} {what:32} {counts}")
     print(f"{'all passed' if ok else 'FAILED'} in {time.time() - STARTED:.0f}s", flush=True)
     return 0 if ok else 1
 
