@@ -20,7 +20,9 @@ import (
 // Op says what a request asks of the host.
 type Op int
 
-// The requests; the C header and the Python package repeat these numbers.
+// The requests. The Python package's copy is generated from these.
+//
+//go:generate go run ../internal/genpy/cmd
 const (
 	OpDone            Op = 0  // the ingest ended; JSON {"error": ...} when it failed
 	OpExec            Op = 1  // JSON {"sql", "params"}

@@ -24,47 +24,8 @@ from typing import Any, Dict, List, Optional
 
 import cffi
 
-CDEF = """
-typedef struct {
-    int op;
-    const char *json;
-    size_t json_len;
-    const void *data;
-    size_t data_len;
-} pbi_request;
+from ._protocol import CDEF
 
-struct ArrowSchema {
-    const char *format;
-    const char *name;
-    const char *metadata;
-    int64_t flags;
-    int64_t n_children;
-    struct ArrowSchema **children;
-    struct ArrowSchema *dictionary;
-    void (*release)(struct ArrowSchema *);
-    void *private_data;
-};
-
-struct ArrowArray {
-    int64_t length;
-    int64_t null_count;
-    int64_t offset;
-    int64_t n_buffers;
-    int64_t n_children;
-    const void **buffers;
-    struct ArrowArray **children;
-    struct ArrowArray *dictionary;
-    void (*release)(struct ArrowArray *);
-    void *private_data;
-};
-
-uint64_t pbi_start(char *doc, size_t n, char **errOut);
-int pbi_step(uint64_t id, int status, char *doc, size_t n, void *arr, void *schema, pbi_request *out);
-void pbi_close(uint64_t id);
-void pbi_free(void *p);
-char *pbi_stats(void);
-char *pbi_test_panic(int where, int op);
-"""
 
 LIBRARY = os.path.join(os.path.dirname(__file__), "_lib", "libpgbulkingest.so")
 

@@ -18,15 +18,29 @@ from ._copy import BackgroundCopy
 from ._drivers import Driver
 from ._errors import IngestError, describe
 from ._native import ffi, lib
+from ._protocol import (
+    BEGIN,
+    COMMIT,
+    COPY_BEGIN,
+    COPY_DATA,
+    COPY_END,
+    DONE,
+    EXEC,
+    FORCE_BEGIN,
+    FORCE_END,
+    HIGH_WATERMARK,
+    HOST_ERROR,
+    LOG,
+    NEXT_BATCH,
+    NEXT_CHUNK,
+    NO_ANSWER,
+    OK,
+    ON_BEFORE_VISIBLE,
+    QUERY,
+    ROLLBACK,
+    START,
+)
 
-# Request codes, as in goext/bridge.
-DONE, EXEC, QUERY, COPY_BEGIN, COPY_DATA, COPY_END = 0, 1, 2, 3, 4, 5
-BEGIN, COMMIT, ROLLBACK, START, NEXT_BATCH, NEXT_CHUNK = 6, 7, 8, 9, 10, 11
-HIGH_WATERMARK, ON_BEFORE_VISIBLE, LOG = 12, 13, 14
-FORCE_BEGIN, FORCE_END = 15, 16
-
-# Answer statuses of pbi_step.
-OK, HOST_ERROR, NO_ANSWER = 0, 1, 2
 
 # An Arrow chunk is cut at CHUNK_ROWS rows or CHUNK_BYTES of values,
 # whichever comes first: big enough to amortise a call, small enough to

@@ -21,9 +21,7 @@ from helpers import connection_works, int_table, query, read_rows, rows_of, run_
 
 from pg_bulk_ingest import IngestError, ingest
 from pg_bulk_ingest import _native
-
-# Request codes, as in goext/bridge.
-COPY_DATA, COMMIT, NEXT_CHUNK, ON_BEFORE_VISIBLE = 4, 7, 11, 13
+from pg_bulk_ingest._protocol import COMMIT, COPY_DATA, NEXT_CHUNK, ON_BEFORE_VISIBLE
 
 
 def _python(code: str, timeout: float = 180) -> "subprocess.CompletedProcess[str]":
