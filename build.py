@@ -113,13 +113,16 @@ def find_go() -> str:
     """The go command, if it can build this module; else exits saying what
     to install. A Go of 1.21 or newer fetches the toolchain go.mod names
     by itself (unless GOTOOLCHAIN=local), so only older ones are refused."""
-    need = "%d.%d" % required_go()
+    required = required_go()
+    need = "%d.%d" % required
     go = shutil.which("go")
-    if go is not None:
+    if go is None:
+        found = "no `go` on PATH"
+    else:
         have = go_version(go)
-        if have >= required_go() or (have >= GO_SWITCHES_TOOLCHAIN and os.environ.get("GOTOOLCHAIN") != "local"):
+        if have >= required or (have >= GO_SWITCHES_TOOLCHAIN and os.environ.get("GOTOOLCHAIN") != "local"):
             return go
-    found = "no `go` on PATH" if go is None else "found Go %d.%d at %s" % (*go_version(go), go)
+        found = "found Go %d.%d at %s" % (*have, go)
     sys.exit(
         f"pg-bulk-ingest-go: building from source needs Go {need} or newer ({found}).\n"
         f"  Get it from https://go.dev/dl/ (distribution packages are often older: Debian 12's golang-go is 1.19).\n"
