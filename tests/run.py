@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import time
-import venv
 import xml.etree.ElementTree as ElementTree
 from typing import Dict, List, NamedTuple, Optional
 
@@ -102,8 +101,8 @@ def check_wheel(wheel: str) -> None:
     """auditwheel's verdict on the wheel: it must be manylinux2014 for this machine."""
     log(f"Checking {os.path.basename(wheel)} with auditwheel")
     tools = python_of("tools")
-    if not os.path.exists(tools):
-        venv.create(os.path.dirname(os.path.dirname(tools)), with_pip=True)
+    if not os.path.exists(tools) and create_venv("tools", None):
+        sys.exit("creating the tools environment failed")
     if run([tools, "-m", "pip", "install", "-q", "--disable-pip-version-check", "auditwheel>=6"]):
         sys.exit("installing auditwheel failed")
     shown = subprocess.run([tools, "-m", "auditwheel", "show", wheel], capture_output=True, text=True)
@@ -120,27 +119,33 @@ def prepare(name: str, environment: Environment, wheel: str) -> Optional[str]:
     fresh = not os.path.exists(python)
     log(f"{'Creating' if fresh else 'Updating'} environment .venvs/{name}"
         + (" (first run only: a minute or more)" if fresh else ""))
-    if fresh and environment.python is not None:
-        interpreter = find_python(environment.python)
-        if interpreter is None:
-            print(f"no Python {environment.python} on this machine; its tests are skipped", flush=True)
-            return f"no Python {environment.python} interpreter on this machine (PATH or pyenv)"
-        if run([interpreter, "-m", "venv", os.path.join(VENVS, name)]):
-            return f"Python {environment.python} ({interpreter}) could not create a virtual environment"
-    elif fresh:
-        venv.create(os.path.join(VENVS, name), with_pip=True)
-    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    installed = subprocess.run(pip + environment.requirements + [wheel], cwd=ROOT, capture_output=True, text=True)
-    if installed.returncode == 0:
-        installed = subprocess.run(pip + ["--force-reinstall", "--no-deps", wheel], cwd=ROOT, capture_output=True, text=True)
-    if installed.returncode == 0:
-        return None
-    reason = (installed.stderr.strip().splitlines() or ["pip failed"])[-1]
+    reason = create_venv(name, environment.python) if fresh else None
+    if reason is None:
+        pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        installed = subprocess.run(pip + environment.requirements + [wheel], cwd=ROOT, capture_output=True, text=True)
+        if installed.returncode == 0:
+            installed = subprocess.run(pip + ["--force-reinstall", "--no-deps", wheel], cwd=ROOT,
+                                       capture_output=True, text=True)
+        if installed.returncode == 0:
+            return None
+        if not environment.optional:
+            print(installed.stdout + installed.stderr)
+        reason = "could not install its requirements: " + (installed.stderr.strip().splitlines() or ["pip failed"])[-1]
     if not environment.optional:
-        print(installed.stdout + installed.stderr)
-        sys.exit(f"installing environment {name} failed")
-    print(f"could not install {name}: {reason}; its tests are skipped", flush=True)
-    return f"could not install its requirements: {reason}"
+        sys.exit(f"environment {name}: {reason}")
+    print(f"{name}: {reason}; its tests are skipped", flush=True)
+    return reason
+
+
+def create_venv(name: str, version: Optional[str]) -> Optional[str]:
+    """Creates .venvs/name with that Python version (default: this one's);
+    returns why it could not."""
+    interpreter = find_python(version) if version else sys.executable
+    if interpreter is None:
+        return f"no Python {version} interpreter on this machine (PATH or pyenv)"
+    if run([interpreter, "-m", "venv", os.path.join(VENVS, name)]):
+        return f"{interpreter} could not create a virtual environment"
+    return None
 
 
 def find_python(version: str) -> Optional[str]:
