@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 from typing import Any, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -115,11 +114,11 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
 def prepare_environment(name: str, requirements: List[str], wheel: Optional[str]) -> None:
     """A virtual environment under .venvs/ with the requirements (and our wheel, reinstalled)."""
     if wheel is not None:
-        testrun.prepare(name, requirements, wheel)
+        testrun.prepare(name, testrun.Environment(requirements, []), wheel)
         return
     testrun.log(f"Preparing environment {name}")
-    if not os.path.exists(testrun.python_of(name)):
-        venv.create(os.path.join(testrun.VENVS, name), with_pip=True)
+    if not os.path.exists(testrun.python_of(name)) and testrun.create_venv(name, None):
+        sys.exit(f"creating environment {name} failed")
     if testrun.run([testrun.python_of(name), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements]):
         sys.exit(f"installing environment {name} failed")
 
