@@ -62,6 +62,9 @@ type Answer struct {
 type HostError struct {
 	Message string
 	State   string // the server's SQLSTATE when the host's error came from it
+	// Context is the server's CONTEXT of the error (which line of a COPY's
+	// data it refused, for one), "" if none.
+	Context string
 	// Seq counts the host's failures in the session, from 1: the host
 	// keeps its exceptions, and the final answer names the one to raise.
 	Seq int
@@ -72,17 +75,21 @@ func (e *HostError) Error() string { return e.Message }
 // SQLState lets the engine recover from server errors it expects.
 func (e *HostError) SQLState() string { return e.State }
 
+// Where is the server's context of the error, named as pgx names it.
+func (e *HostError) Where() string { return e.Context }
+
 // ParseHostError reads the host's report of a failure: JSON with its
-// message and, when the server raised it, its SQLSTATE.
+// message and, when the server raised it, its SQLSTATE and context.
 func ParseHostError(doc []byte) *HostError {
 	var e struct {
 		Message  string `json:"message"`
 		SQLState string `json:"sqlstate"`
+		Context  string `json:"context"`
 	}
 	if err := json.Unmarshal(doc, &e); err != nil {
 		return &HostError{Message: string(doc)}
 	}
-	return &HostError{Message: e.Message, State: e.SQLState}
+	return &HostError{Message: e.Message, State: e.SQLState, Context: e.Context}
 }
 
 // Session is one ingest run for the host.

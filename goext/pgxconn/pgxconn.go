@@ -74,17 +74,24 @@ func (c *Conn) Query(ctx context.Context, sql string, args ...any) ([][]any, err
 	return out, rows.Err()
 }
 
-// CopyFrom streams r into a COPY ... FROM STDIN. The server's context of
-// an error (which line of the data it refused) joins the error's text,
-// where the engine reads it.
+// CopyFrom streams r into a COPY ... FROM STDIN.
 func (c *Conn) CopyFrom(ctx context.Context, sql string, r io.Reader) error {
 	_, err := c.conn.PgConn().CopyFrom(ctx, r, sql)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Where != "" {
-		return fmt.Errorf("%w; CONTEXT: %s", err, pe.Where)
+	if errors.As(err, &pe) {
+		return &serverError{pe}
 	}
 	return err
 }
+
+// serverError is an error of the server with its context (which line of
+// a COPY's data it refused) behind the method the engine reads it from.
+type serverError struct{ pe *pgconn.PgError }
+
+func (e *serverError) Error() string    { return e.pe.Error() }
+func (e *serverError) Unwrap() error    { return e.pe }
+func (e *serverError) SQLState() string { return e.pe.SQLState() }
+func (e *serverError) Where() string    { return e.pe.Where }
 
 // Begin starts a transaction.
 func (c *Conn) Begin(ctx context.Context) error { return c.Exec(ctx, "BEGIN") }
