@@ -11,6 +11,8 @@ from pg_force_execute import pg_force_execute
 from ._constants import Delete, HighWatermark, Upsert, Visibility
 from ._drivers import Driver
 from ._errors import describe
+from ._host_conn import HostConn
+from ._host_source import HostSource
 from ._session import Session
 from ._spec import table_spec
 
@@ -81,14 +83,7 @@ def ingest(
             "max_rows_per_table_buffer": max_rows_per_table_buffer,
         },
     }
-    Session(
-        conn,
-        tables,
-        spec,
-        batches,
-        high_watermark,
-        on_before_visible,
-        get_pg_force_execute,
-        logger,
-        max_rows_per_table_buffer,
-    ).run()
+    source = HostSource(
+        conn, tables, batches, high_watermark, on_before_visible, logger, max_rows_per_table_buffer
+    )
+    Session(spec, HostConn(conn, get_pg_force_execute, logger), source, logger).run()

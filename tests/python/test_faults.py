@@ -38,7 +38,7 @@ from helpers import (
 )
 from sqlalchemy.pool import NullPool
 
-from pg_bulk_ingest import Upsert, _session, ingest
+from pg_bulk_ingest import Upsert, _host_source, ingest
 
 SQLALCHEMY_2 = int(sa.__version__.split(".")[0]) >= 2
 
@@ -51,7 +51,7 @@ WAIT = 30.0  # seconds, at most, for anything awaited
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of CHUNK rows, so that a batch's COPY runs while its later
     rows are still to come (the default chunk is 10,000 rows)."""
-    monkeypatch.setattr(_session, "CHUNK_ROWS", CHUNK)
+    monkeypatch.setattr(_host_source, "CHUNK_ROWS", CHUNK)
 
 
 def make_table(schema: str, indexed: bool = False) -> sa.Table:
