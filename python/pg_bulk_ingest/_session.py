@@ -140,14 +140,13 @@ class Session:
         self._errors.append(e)
         if message is None:
             message = f"{type(e).__name__}: {e}"
-        # psycopg 3 keeps the server's CONTEXT (the COPY line that failed)
-        # out of str(e); the engine reads the row from it.
-        context = getattr(getattr(e, "diag", None), "context", None)
-        if context and context not in message:
-            message += f"\nCONTEXT:  {context}"
         # psycopg2 names the SQLSTATE pgcode, psycopg 3 sqlstate.
         state = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
-        return self._step(HOST_ERROR, json.dumps({"message": message, "sqlstate": state}).encode())
+        # The server's CONTEXT (which line of a COPY it refused, say), from
+        # which the engine locates the failing row: both drivers' diag.
+        context = getattr(getattr(e, "diag", None), "context", None)
+        answer = {"message": message, "sqlstate": state, "context": context}
+        return self._step(HOST_ERROR, json.dumps(answer).encode())
 
     def _answer(self, req: Request) -> Request:
         """Answers req and returns the next request."""
