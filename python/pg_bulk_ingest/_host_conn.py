@@ -14,7 +14,9 @@ from ._errors import IngestError
 
 
 class HostConn:
-    def __init__(self, conn: Any, get_pg_force_execute: Callable[[Any, logging.Logger], Any], logger: logging.Logger) -> None:
+    def __init__(
+        self, conn: Any, get_pg_force_execute: Callable[[Any, logging.Logger], Any], logger: logging.Logger
+    ) -> None:
         self._conn = conn
         self._driver = Driver(conn)
         self._get_pg_force_execute = get_pg_force_execute
