@@ -18,7 +18,7 @@ func TestForce(t *testing.T) {
 		{"failure", errors.New("boom"), `{"error":"boom"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := &Session{requests: make(chan Request), answers: make(chan Answer), closed: make(chan struct{})}
+			s := &Session{calls: make(chan Call), answers: make(chan Answer), closed: make(chan struct{})}
 			h := &host{s: s}
 			ran := false
 			done := make(chan error, 1)

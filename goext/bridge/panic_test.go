@@ -1,3 +1,5 @@
+//go:build pbitest
+
 package bridge
 
 import (
@@ -14,12 +16,12 @@ var testDoc = []byte(`{"tables": [{"schema": "s", "name": "t", "columns": [{"nam
 	"options": {"upsert": "__IF_PRIMARY_KEY__", "delete": "__OFF__", "visibility": "__AFTER_EACH_BATCH__", "max_rows_per_table_buffer": 10}}`)
 
 func newTestSession() (*Session, *host) {
-	s := &Session{requests: make(chan Request), answers: make(chan Answer), closed: make(chan struct{})}
+	s := &Session{calls: make(chan Call), answers: make(chan Answer), closed: make(chan struct{})}
 	return s, &host{s: s}
 }
 
 // doneError is the error of an OpDone request.
-func doneError(t *testing.T, r Request) string {
+func doneError(t *testing.T, r Call) string {
 	t.Helper()
 	if r.Op != OpDone {
 		t.Fatalf("request %d %s, want OpDone", r.Op, r.JSON)
@@ -79,12 +81,12 @@ func TestPanicUnwindsHost(t *testing.T) {
 		{OpForceEnd, `{"error":"boom"}`}, {OpRollback, ""},
 	}
 	for i, w := range want {
-		var r Request
+		var r Call
 		if i == 0 {
-			r = <-s.requests
+			r = <-s.calls
 		} else {
 			s.answers <- Answer{}
-			r = <-s.requests
+			r = <-s.calls
 		}
 		if r.Op != w.op || string(r.JSON) != w.json {
 			t.Fatalf("request %d: %d %s, want %d %s", i, r.Op, r.JSON, w.op, w.json)
@@ -138,7 +140,7 @@ func TestHostErrorEndsCopy(t *testing.T) {
 		if err == nil || err.Error() != "server said no" {
 			t.Fatalf("CopyFrom returned %v", err)
 		}
-	case r := <-s.requests:
+	case r := <-s.calls:
 		t.Fatalf("unexpected request %d %s", r.Op, r.JSON)
 	case <-time.After(5 * time.Second):
 		t.Fatal("CopyFrom did not return")

@@ -15,8 +15,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -126,7 +124,7 @@ func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema 
 			if rec != nil && !answered {
 				rec.Release()
 			}
-			r := bridge.Request{Op: bridge.OpDone, JSON: errorJSON(err)}
+			r := bridge.Call{Op: bridge.OpDone, JSON: bridge.DoneJSON(err)}
 			if h != nil && !answered {
 				// The engine gets the panic as the failure of its request
 				// and unwinds the batch through the host, as after any.
@@ -164,25 +162,20 @@ func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema 
 	return 0
 }
 
-// abort fails the session's outstanding request with err; the request
+// abort fails the session's outstanding call with err; the call
 // that follows, or the end of the session if abort panics too.
-func abort(s *bridge.Session, err error) (r bridge.Request) {
+func abort(s *bridge.Session, err error) (r bridge.Call) {
 	defer func() {
 		if p := recover(); p != nil {
-			r = bridge.Request{Op: bridge.OpDone, JSON: errorJSON(err)}
+			r = bridge.Call{Op: bridge.OpDone, JSON: bridge.DoneJSON(err)}
 		}
 	}()
 	return s.Abort(err)
 }
 
-func errorJSON(err error) []byte {
-	b, _ := json.Marshal(map[string]string{"error": err.Error()}) //nolint:errcheck // a map of strings always encodes
-	return b
-}
-
 // putRequest copies r into out, in C memory kept by h (by orphan when
 // h is nil) until the next step.
-func putRequest(out *C.pbi_request, h *handle, r bridge.Request) {
+func putRequest(out *C.pbi_request, h *handle, r bridge.Call) {
 	out.op = C.int(r.Op)
 	out.json, out.json_len, out.data, out.data_len = nil, 0, nil, 0
 	if h == nil {
@@ -255,59 +248,6 @@ func pbi_stats() (doc *C.char) {
 		return nil
 	}
 	return C.CString(string(b))
-}
-
-// Where pbi_test_panic makes a panic happen.
-const (
-	panicHere   = 0 // in the pbi_test_panic call itself
-	panicEngine = 1 // in the engine's goroutine, instead of sending its next request of the op
-	panicStep   = 2 // in the pbi_step call answering the next request of the op, after its record's import
-)
-
-// faultSink keeps the faulting read of pbi_test_panic from being optimised away.
-var faultSink byte
-
-// stepPanic is the op whose answering pbi_step panics once; 0 when unarmed.
-var stepPanic atomic.Int32
-
-func testPanicInStep(op bridge.Op) {
-	if t := stepPanic.Load(); t != 0 && bridge.Op(t) == op && stepPanic.CompareAndSwap(t, 0) {
-		panic(fmt.Sprintf("test panic answering request %d", op))
-	}
-}
-
-// pbi_test_panic is for the package's tests only: it makes a Go panic
-// happen where (panicHere, panicEngine, panicStep) says, once, at the next
-// request of op (a bridge.Op; 0 disarms where). It returns the recovered
-// panic's message for panicHere, for pbi_free, and NULL otherwise. Every
-// such panic must end as an error of the call or of the ingest, never
-// bring the host down.
-//
-//export pbi_test_panic
-func pbi_test_panic(where, op C.int) (msg *C.char) {
-	defer func() {
-		if p := recover(); p != nil {
-			msg = cError(panicError(p).Error())
-		}
-	}()
-	switch where {
-	case panicHere:
-		// A read of memory that is mapped but not readable, as of a
-		// foreign buffer's bad offset: a fault, which the runtime turns
-		// into a panic only when asked to (debug.SetPanicOnFault).
-		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		page, err := syscall.Mmap(-1, 0, syscall.Getpagesize(), syscall.PROT_NONE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-		if err != nil {
-			panic(err)
-		}
-		defer syscall.Munmap(page) //nolint:errcheck // a test's page
-		faultSink = page[0]
-	case panicEngine:
-		bridge.PanicAt(bridge.Op(op))
-	case panicStep:
-		stepPanic.Store(int32(op))
-	}
-	return nil
 }
 
 func main() {}

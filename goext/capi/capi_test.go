@@ -1,3 +1,5 @@
+//go:build pbitest
+
 package main
 
 import (

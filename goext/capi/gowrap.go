@@ -1,3 +1,5 @@
+//go:build pbitest
+
 package main
 
 // #include <stdlib.h>
@@ -15,8 +17,7 @@ import (
 )
 
 // Go-typed calls of the exported functions, as a host makes them, for the
-// tests (a test file cannot use cgo). The linker leaves them out of the
-// library.
+// tests (a test file cannot use cgo), in the test build only.
 
 func startGo(doc []byte) (uint64, error) {
 	cdoc := C.CBytes(doc)

@@ -43,15 +43,13 @@ type run struct {
 // one transaction each, storing each batch's high watermark in the first
 // table's comment. On error the current batch is rolled back; earlier
 // batches stay committed. Ingests into a common table take turns, a
-// transaction at a time (lockTables).
-func Ingest(ctx context.Context, conn Conn, req *spec.Request, src Source, log Logger) (err error) {
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	r := &run{conn: conn, src: src, log: log, opts: req.Options}
-	for i := range req.Tables {
-		t := &req.Tables[i]
-		r.tables = append(r.tables, &table{spec: t, upsert: req.Options.Upsert == spec.UpsertIfPrimaryKey && len(t.PrimaryKey()) > 0})
+// transaction at a time (lockTables). The job is valid: spec.Parse
+// returns it so, or job.Validate() says it is.
+func Ingest(ctx context.Context, conn Conn, job *spec.Job, src Source, log Logger) (err error) {
+	r := &run{conn: conn, src: src, log: log, opts: job.Options}
+	for i := range job.Tables {
+		t := &job.Tables[i]
+		r.tables = append(r.tables, &table{spec: t, upsert: job.Options.Upsert == spec.UpsertIfPrimaryKey && len(t.PrimaryKey()) > 0})
 	}
 	if err := conn.Begin(ctx); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

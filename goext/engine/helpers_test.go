@@ -192,9 +192,6 @@ func (e *env) ingest(tables []spec.Table, opts spec.Options, types [][]arrow.Dat
 	if opts.Visibility == "" {
 		opts.Visibility = spec.VisibilityAfterEach
 	}
-	if opts.MaxRowsPerTableBuffer == 0 {
-		opts.MaxRowsPerTableBuffer = 10000
-	}
 	src := &source{t: e.t, mem: e.mem, types: types, batches: batches}
 	log := &logger{}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
@@ -207,7 +204,7 @@ func (e *env) ingest(tables []spec.Table, opts spec.Options, types [][]arrow.Dat
 	if e.before != nil {
 		hooked = &hookedSource{source: src, before: e.before}
 	}
-	err := engine.Ingest(ctx, conn, &spec.Request{Tables: tables, Options: opts}, hooked, log)
+	err := engine.Ingest(ctx, conn, &spec.Job{Tables: tables, Options: opts}, hooked, log)
 	if !src.started && err == nil {
 		e.t.Errorf("Source.Start was not called")
 	}

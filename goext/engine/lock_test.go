@@ -162,8 +162,8 @@ func TestConcurrentIngestsTakeTurns(t *testing.T) {
 			defer cancel()
 			run := func(conn *pgx.Conn, tables []spec.Table, src engine.Source, log *logger) error {
 				opts := spec.Options{Upsert: spec.UpsertIfPrimaryKey, Delete: spec.DeleteOff,
-					Visibility: spec.VisibilityAfterEach, MaxRowsPerTableBuffer: 10000}
-				return engine.Ingest(ctx, pgxconn.New(conn), &spec.Request{Tables: tables, Options: opts}, src, log)
+					Visibility: spec.VisibilityAfterEach}
+				return engine.Ingest(ctx, pgxconn.New(conn), &spec.Job{Tables: tables, Options: opts}, src, log)
 			}
 			types := make([][]arrow.DataType, len(c.tables))
 			for k := range types {
@@ -278,9 +278,9 @@ func TestWaitForAnotherIngestTimesOut(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
-	opts := spec.Options{Upsert: spec.UpsertIfPrimaryKey, Delete: spec.DeleteOff, Visibility: spec.VisibilityAfterEach, MaxRowsPerTableBuffer: 10000}
+	opts := spec.Options{Upsert: spec.UpsertIfPrimaryKey, Delete: spec.DeleteOff, Visibility: spec.VisibilityAfterEach}
 	run := func(conn *pgx.Conn, src engine.Source, log *logger) error {
-		return engine.Ingest(ctx, pgxconn.New(conn), &spec.Request{Tables: []spec.Table{tbl}, Options: opts}, src, log)
+		return engine.Ingest(ctx, pgxconn.New(conn), &spec.Job{Tables: []spec.Table{tbl}, Options: opts}, src, log)
 	}
 	one := func(id int, v string) batch { return batch{hwm: v, chunks: []chunk{{0, [][]any{{id, v}}}}} }
 	memB := memory.NewCheckedAllocator(memory.NewGoAllocator())

@@ -20,7 +20,7 @@ type view struct {
 	name         string // quoted and qualified
 	materialized bool
 	definition   string
-	columns      []pgsql.Column
+	columns      []pgsql.ViewColumn
 	reads        []int64 // OIDs of the relations it reads
 	grantees     []string
 }
@@ -281,7 +281,7 @@ func (r *run) dependentViews(ctx context.Context, schema, name string) ([]*view,
 			}
 		}
 		for _, c := range cols {
-			v.columns = append(v.columns, pgsql.Column{Name: c[0], Type: c[1]})
+			v.columns = append(v.columns, pgsql.ViewColumn{Name: c[0], Type: c[1]})
 		}
 		if readsJSON != "" {
 			if err := json.Unmarshal([]byte(readsJSON), &v.reads); err != nil {

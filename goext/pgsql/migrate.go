@@ -121,8 +121,8 @@ SELECT c.oid::int8, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind 
 	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 	ORDER BY c.oid`
 
-// Column is a view's column: its name and its type as SQL.
-type Column struct {
+// ViewColumn is a view's column: its name and its type as SQL.
+type ViewColumn struct {
 	Name, Type string
 }
 
@@ -141,7 +141,7 @@ func ViewKind(materialized bool) string {
 
 // CreateDummyView creates a view (name already quoted) with the given
 // columns and no rows, a stand-in for the real one until it is replaced.
-func CreateDummyView(name string, cols []Column) string {
+func CreateDummyView(name string, cols []ViewColumn) string {
 	sel := make([]string, len(cols))
 	for i, c := range cols {
 		sel[i] = "NULL::" + c.Type + " AS " + Ident(c.Name)

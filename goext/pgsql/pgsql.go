@@ -202,11 +202,6 @@ const (
 	Release    = `RELEASE SAVEPOINT "pg_bulk_ingest"`
 )
 
-// DropTable drops a table of this session.
-func DropTable(name string) string {
-	return "DROP TABLE " + Ident(name)
-}
-
 // SchemaExists answers whether schema $1 exists.
 const SchemaExists = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`
 

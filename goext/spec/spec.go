@@ -55,33 +55,31 @@ func (t *Table) ColumnNames() []string {
 
 // The option strings, identical to upstream's constants.
 const (
-	HighWatermarkLatest   = "__LATEST__"
-	HighWatermarkEarliest = "__EARLIEST__"
-	VisibilityAfterEach   = "__AFTER_EACH_BATCH__"
-	UpsertOff             = "__OFF__"
-	UpsertIfPrimaryKey    = "__IF_PRIMARY_KEY__"
-	DeleteOff             = "__OFF__"
-	DeleteBeforeFirst     = "__BEFORE_FIRST_BATCH__"
+	VisibilityAfterEach = "__AFTER_EACH_BATCH__"
+	UpsertOff           = "__OFF__"
+	UpsertIfPrimaryKey  = "__IF_PRIMARY_KEY__"
+	DeleteOff           = "__OFF__"
+	DeleteBeforeFirst   = "__BEFORE_FIRST_BATCH__"
 )
 
 // Options are the string constants of one ingest call. The high watermark
-// option is resolved by the caller, who alone holds the value.
+// option is resolved by the caller, who alone holds the value; the bound
+// on the rows buffered per table (max_rows_per_table_buffer) by the host,
+// which does the buffering.
 type Options struct {
 	Upsert     string `json:"upsert"`
 	Delete     string `json:"delete"`
 	Visibility string `json:"visibility"`
-	// MaxRowsPerTableBuffer bounds the rows buffered per table in a batch.
-	MaxRowsPerTableBuffer int `json:"max_rows_per_table_buffer"`
 }
 
-// Request is the whole JSON document the host language sends to start an ingest.
-type Request struct {
+// Job is one ingest: the JSON document the host language sends to start it.
+type Job struct {
 	Tables  []Table `json:"tables"`
 	Options Options `json:"options"`
 }
 
 // Validate rejects what cannot be ingested before any SQL runs.
-func (r *Request) Validate() error {
+func (r *Job) Validate() error {
 	if len(r.Tables) == 0 {
 		return errors.New("metadata has no tables")
 	}
@@ -132,15 +130,13 @@ func (o *Options) Validate() error {
 	if o.Visibility != VisibilityAfterEach {
 		return fmt.Errorf("visibility must be Visibility.AFTER_EACH_BATCH, not %q", o.Visibility)
 	}
-	if o.MaxRowsPerTableBuffer < 1 {
-		return fmt.Errorf("max_rows_per_table_buffer must be at least 1, not %d", o.MaxRowsPerTableBuffer)
-	}
 	return nil
 }
 
-// Parse decodes and validates a request.
-func Parse(doc []byte) (*Request, error) {
-	var r Request
+// Parse decodes and validates a job: the one validation of what the host
+// sends (engine.Ingest takes a valid job).
+func Parse(doc []byte) (*Job, error) {
+	var r Job
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return nil, fmt.Errorf("decoding table spec: %w", err)
 	}

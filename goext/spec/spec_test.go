@@ -12,7 +12,7 @@ func TestValidateRefusesNamesTheServerWouldTruncate(t *testing.T) {
 	table := func(schema, name, column string) Table {
 		return Table{Schema: schema, Name: name, Columns: []Column{{Name: "id", Type: "integer"}, {Name: column, Type: "text"}}}
 	}
-	opts := Options{Upsert: UpsertOff, Delete: DeleteOff, Visibility: VisibilityAfterEach, MaxRowsPerTableBuffer: 1}
+	opts := Options{Upsert: UpsertOff, Delete: DeleteOff, Visibility: VisibilityAfterEach}
 	for _, c := range []struct {
 		table Table
 		want  string // "" for valid
@@ -23,7 +23,7 @@ func TestValidateRefusesNamesTheServerWouldTruncate(t *testing.T) {
 		{table("s", "t", long), `column name "` + long + `" is 64 bytes long in UTF-8: PostgreSQL's limit is 63 bytes (it would truncate the name); shorten it (table "s"."t")`},
 		{table("s", "t", duck), `column name "` + duck + `" is 64 bytes long`},
 	} {
-		err := (&Request{Tables: []Table{c.table}, Options: opts}).Validate()
+		err := (&Job{Tables: []Table{c.table}, Options: opts}).Validate()
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%v: %v", c.table, err)
