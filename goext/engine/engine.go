@@ -18,7 +18,7 @@ import (
 // table is a wanted table and what the engine learnt of it.
 type table struct {
 	spec    *spec.Table
-	columns []pgcopy.Column // columns of the table the rows go into, in wanted order
+	columns []pgcopy.Target // columns of the table the rows go into, in wanted order
 	upsert  bool
 	// firstDone is set once the table's first batch of this ingest ran.
 	firstDone bool

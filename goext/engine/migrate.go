@@ -13,7 +13,7 @@ import (
 
 // liveColumn is a column of a table as the catalog has it.
 type liveColumn struct {
-	pgcopy.Column
+	pgcopy.Target
 	notNull, primaryKey, unique bool
 }
 
@@ -142,9 +142,9 @@ func (r *run) readLive(ctx context.Context, schema, name string) ([]liveColumn, 
 // useColumns takes the types of the table the rows go into, in wanted
 // order; they choose the encoders.
 func (t *table) useColumns(live []liveColumn) error {
-	byName := map[string]pgcopy.Column{}
+	byName := map[string]pgcopy.Target{}
 	for _, c := range live {
-		byName[c.Name] = c.Column
+		byName[c.Name] = c.Target
 	}
 	t.columns = t.columns[:0]
 	for _, c := range t.spec.Columns {

@@ -46,9 +46,9 @@ func dictionaryColumn(t testing.TB, dt arrow.DataType, values []any, indices []a
 
 // encodeAll encodes every row of rec, binary and text, one field or line
 // per row: NULL for a binary null.
-func encodeAll(t *testing.T, col Column, rec arrow.Record) (fields []string, lines []string, binErr, textErr error) {
+func encodeAll(t *testing.T, col Target, rec arrow.Record) (fields []string, lines []string, binErr, textErr error) {
 	t.Helper()
-	if rows, err := NewRows([]Column{col}, rec); err != nil {
+	if rows, err := NewRows([]Target{col}, rec); err != nil {
 		binErr = err
 	} else {
 		for i := 0; i < int(rec.NumRows()); i++ {
@@ -78,7 +78,7 @@ func encodeAll(t *testing.T, col Column, rec arrow.Record) (fields []string, lin
 func TestDictionary(t *testing.T) {
 	cases := []struct {
 		name     string
-		col      Column
+		col      Target
 		dt       arrow.DataType
 		values   []any
 		indices  []any
@@ -136,7 +136,7 @@ func TestNullType(t *testing.T) {
 	defer arr.Release()
 	rec := array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: "c", Type: arrow.Null, Nullable: true}}, nil), []arrow.Array{arr}, 2)
 	defer rec.Release()
-	for _, c := range []Column{col(OIDInt4, "integer"), col(OIDTimestamptz, "timestamptz"), inetCol, arrayCol} {
+	for _, c := range []Target{col(OIDInt4, "integer"), col(OIDTimestamptz, "timestamptz"), inetCol, arrayCol} {
 		fields, lines, binErr, textErr := encodeAll(t, c, rec)
 		if binErr != nil || textErr != nil || fmt.Sprint(fields) != "[NULL NULL]" || fmt.Sprint(lines) != fmt.Sprint([]string{"\\N\n", "\\N\n"}) {
 			t.Errorf("%s: got %q, %q, %v, %v", c.Type, fields, lines, binErr, textErr)
@@ -157,7 +157,7 @@ func (s *server) expr(t *testing.T, query string, args ...any) (string, error) {
 
 // checkRec checks row 0 of rec for col, binary and text, against want
 // (or a refusal, with wantErr set); typ reads the text line.
-func (s *server) checkRec(t *testing.T, what string, col Column, rec arrow.Record, typ, want string, wantErr error) {
+func (s *server) checkRec(t *testing.T, what string, col Target, rec arrow.Record, typ, want string, wantErr error) {
 	t.Helper()
 	field, encErr := encodeCol(t, col, rec, 0)
 	s.check(t, what, col.OID, field, encErr, want, wantErr)
@@ -205,7 +205,7 @@ func FuzzFloatFromFloat32(f *testing.F) {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			py = strconv.FormatFloat(float64(v), 'g', -1, 32)
 		}
-		for _, c := range []Column{col(OIDFloat4, "float4"), col(OIDFloat8, "float8"), col(OIDNumeric, "numeric")} {
+		for _, c := range []Target{col(OIDFloat4, "float4"), col(OIDFloat8, "float8"), col(OIDNumeric, "numeric")} {
 			want, wantErr := s.parse(t, c.Type, py)
 			s.checkRec(t, fmt.Sprintf("%s from float32 %s", c.Type, py), c, rec, c.Type, want, wantErr)
 		}

@@ -12,8 +12,8 @@ import (
 
 // benchRecord is rows of the common column types, as the tuple path
 // sends them.
-func benchRecord(b *testing.B, rows int) ([]Column, arrow.Record) {
-	cols := []Column{
+func benchRecord(b *testing.B, rows int) ([]Target, arrow.Record) {
+	cols := []Target{
 		{Name: "i", OID: OIDInt8}, {Name: "f", OID: OIDFloat8}, {Name: "s", OID: OIDText},
 		{Name: "n", OID: OIDNumeric}, {Name: "ts", OID: OIDTimestamp}, {Name: "d", OID: OIDDate},
 		{Name: "u", OID: OIDUUID},

@@ -24,7 +24,7 @@ import (
 // checkBoth checks row 0 of rec for col, binary and as the text encoder
 // writes it, against the server's reading of py (the text upstream sends)
 // as typ.
-func (s *server) checkBoth(t *testing.T, what string, col Column, rec arrow.Record, typ, py string) {
+func (s *server) checkBoth(t *testing.T, what string, col Target, rec arrow.Record, typ, py string) {
 	t.Helper()
 	want, parseErr := s.parse(t, typ, py)
 	field, encErr := encodeCol(t, col, rec, 0)
@@ -44,7 +44,7 @@ func (s *server) checkBoth(t *testing.T, what string, col Column, rec arrow.Reco
 }
 
 // refusedBoth checks that both encoders refuse row 0 of rec for col.
-func refusedBoth(t *testing.T, what string, col Column, rec arrow.Record) {
+func refusedBoth(t *testing.T, what string, col Target, rec arrow.Record) {
 	t.Helper()
 	field, encErr := encodeCol(t, col, rec, 0)
 	line, textErr := textOne(t, col, rec, 0)
@@ -58,7 +58,7 @@ func FuzzUUID(f *testing.F) {
 	for _, seed := range [][2]uint64{{0, 0}, {math.MaxUint64, math.MaxUint64}, {0x0011223344556677, 0x8899aabbccddeeff}} {
 		f.Add(seed[0], seed[1])
 	}
-	col := Column{Name: "c", OID: OIDUUID, Type: "uuid"}
+	col := Target{Name: "c", OID: OIDUUID, Type: "uuid"}
 	f.Fuzz(func(t *testing.T, hi, lo uint64) {
 		u := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, hi), lo)
 		rec := oneColumn(t, uuid16, func(b array.Builder) { appendValue(t, b, u) })
@@ -88,7 +88,7 @@ func FuzzTime(f *testing.F) {
 	for _, seed := range []int64{0, 1, 999999, 1000000, 3661000001, 86399999999, 86400000000, 86400000001, -1, math.MaxInt64, math.MinInt64} {
 		f.Add(seed)
 	}
-	col := Column{Name: "c", OID: OIDTime, Type: "time without time zone"}
+	col := Target{Name: "c", OID: OIDTime, Type: "time without time zone"}
 	f.Fuzz(func(t *testing.T, us int64) {
 		rec := oneColumn(t, arrow.FixedWidthTypes.Time64us, func(b array.Builder) { appendValue(t, b, us) })
 		what := fmt.Sprintf("time %d", us)
@@ -123,7 +123,7 @@ func FuzzInterval(f *testing.F) {
 		999999999 * 86400000000 / 1000000, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
 		f.Add(seed)
 	}
-	col := Column{Name: "c", OID: OIDInterval, Type: "interval"}
+	col := Target{Name: "c", OID: OIDInterval, Type: "interval"}
 	f.Fuzz(func(t *testing.T, us int64) {
 		rec := oneColumn(t, arrow.FixedWidthTypes.Duration_us, func(b array.Builder) { appendValue(t, b, us) })
 		py := pyTimedelta(us)
@@ -138,7 +138,7 @@ func FuzzVector(f *testing.F) {
 	if err := s.conn.QueryRow(context.Background(), "SELECT 'vector'::regtype::oid").Scan(&oid); err != nil {
 		f.Fatal(err)
 	}
-	col := Column{Name: "c", OID: oid, Type: "vector", Recv: "vector_recv"}
+	col := Target{Name: "c", OID: oid, Type: "vector", Recv: "vector_recv"}
 	for _, seed := range [][3]float64{{0, 1, -1.5}, {0.1, 1 + 0x1p-24, 1 + 0x1p-24 + 0x1p-52}, {3.4028235677973366e38, 3.5e38, 1e-45},
 		{7e-46, 1e-50, 5e-324}, {math.NaN(), 1, 2}, {math.Inf(1), 0, 0}, {math.Copysign(0, -1), 16777217, 1e16}} {
 		f.Add(seed[0], seed[1], seed[2])
@@ -162,7 +162,7 @@ func FuzzTextEscape(f *testing.F) {
 	for _, seed := range [][2]string{{"", ""}, {`\`, `"`}, {"a\tb\nc\rd", `\N`}, {`\.`, "NULL"}, {"{a,b}", ` x `}, {"é🦆", "\x01\x7f"}, {"a\x00", "b"}} {
 		f.Add(seed[0], seed[1])
 	}
-	cols := []Column{{Name: "a", OID: OIDText, Type: "text"}, {Name: "b", OID: 1009, Type: "text[]"}}
+	cols := []Target{{Name: "a", OID: OIDText, Type: "text"}, {Name: "b", OID: 1009, Type: "text[]"}}
 	f.Fuzz(func(t *testing.T, x, y string) {
 		if !utf8.ValidString(x) || !utf8.ValidString(y) {
 			return // not a Python str

@@ -36,12 +36,12 @@ func oneColumn(t testing.TB, dt arrow.DataType, build func(b array.Builder)) arr
 // oid and returns the field (length and value) without the tuple header.
 func encodeOne(t testing.TB, oid uint32, rec arrow.Record, i int) ([]byte, error) {
 	t.Helper()
-	return encodeCol(t, Column{Name: "c", OID: oid, Type: fmt.Sprint(oid)}, rec, i)
+	return encodeCol(t, Target{Name: "c", OID: oid, Type: fmt.Sprint(oid)}, rec, i)
 }
 
-func encodeCol(t testing.TB, col Column, rec arrow.Record, i int) ([]byte, error) {
+func encodeCol(t testing.TB, col Target, rec arrow.Record, i int) ([]byte, error) {
 	t.Helper()
-	rows, err := NewRows([]Column{col}, rec)
+	rows, err := NewRows([]Target{col}, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func TestNullsAndTuples(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
 	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
 	defer rec.Release()
-	rows, err := NewRows([]Column{{Name: "i", OID: OIDInt4}, {Name: "s", OID: OIDText}}, rec)
+	rows, err := NewRows([]Target{{Name: "i", OID: OIDInt4}, {Name: "s", OID: OIDText}}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,17 +292,17 @@ func TestNullsAndTuples(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("got  %x\nwant %x", got, want)
 	}
-	if !bytes.HasPrefix(Header, []byte("PGCOPY\n\xff\r\n\x00")) || len(Header) != 19 || !bytes.Equal(Trailer, []byte{0xff, 0xff}) {
-		t.Fatalf("header %x / trailer %x", Header, Trailer)
+	if !bytes.HasPrefix(header, []byte("PGCOPY\n\xff\r\n\x00")) || len(header) != 19 || !bytes.Equal(trailer, []byte{0xff, 0xff}) {
+		t.Fatalf("header %x / trailer %x", header, trailer)
 	}
 }
 
 func TestNewRowsErrors(t *testing.T) {
 	rec := oneColumn(t, arrow.PrimitiveTypes.Int64, func(b array.Builder) { b.(*array.Int64Builder).Append(1) })
-	if _, err := NewRows([]Column{{Name: "a", OID: OIDInt8}, {Name: "b", OID: OIDInt8}}, rec); err == nil || !strings.Contains(err.Error(), "record has 1 columns, the table has 2") {
+	if _, err := NewRows([]Target{{Name: "a", OID: OIDInt8}, {Name: "b", OID: OIDInt8}}, rec); err == nil || !strings.Contains(err.Error(), "record has 1 columns, the table has 2") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := NewRows([]Column{{Name: "a", OID: OIDText, Type: "text"}}, rec); err == nil || !strings.Contains(err.Error(), `column "a" (text)`) {
+	if _, err := NewRows([]Target{{Name: "a", OID: OIDText, Type: "text"}}, rec); err == nil || !strings.Contains(err.Error(), `column "a" (text)`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -311,7 +311,7 @@ func TestValueError(t *testing.T) {
 	rec := oneColumn(t, arrow.PrimitiveTypes.Int64, func(b array.Builder) {
 		b.(*array.Int64Builder).AppendValues([]int64{1, 1 << 40}, nil)
 	})
-	rows, err := NewRows([]Column{{Name: "amount", OID: OIDInt4, Type: "integer"}}, rec)
+	rows, err := NewRows([]Target{{Name: "amount", OID: OIDInt4, Type: "integer"}}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestValueError(t *testing.T) {
 func TestNumericTextLeftToTheServer(t *testing.T) {
 	for _, values := range [][]string{{"1", "1_000"}, {"0x1F"}, {"2", "x\"y"}, {"1e999999"}} {
 		rec := oneColumn(t, arrow.BinaryTypes.String, func(b array.Builder) { b.(*array.StringBuilder).AppendValues(values, nil) })
-		cols := []Column{{Name: "amount", OID: OIDNumeric, Type: "numeric"}}
+		cols := []Target{{Name: "amount", OID: OIDNumeric, Type: "numeric"}}
 		if _, err := NewRows(cols, rec); !errors.Is(err, errServerReads) {
 			t.Errorf("%q: NewRows gave %v, want the text path", values, err)
 		}

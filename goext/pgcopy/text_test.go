@@ -16,9 +16,9 @@ import (
 )
 
 // textOne encodes row i of a one-column record as a text COPY line.
-func textOne(t testing.TB, col Column, rec arrow.Record, i int) (string, error) {
+func textOne(t testing.TB, col Target, rec arrow.Record, i int) (string, error) {
 	t.Helper()
-	rows, err := NewTextRows([]Column{col}, rec)
+	rows, err := NewTextRows([]Target{col}, rec)
 	if err != nil {
 		return "", err
 	}
@@ -27,16 +27,16 @@ func textOne(t testing.TB, col Column, rec arrow.Record, i int) (string, error) 
 }
 
 var (
-	textCol   = Column{Name: "c", OID: OIDText, Type: "text"}
-	uuidCol   = Column{Name: "c", OID: OIDUUID, Type: "uuid"}
-	vectorCol = Column{Name: "c", OID: 99999, Type: "vector(2)", Recv: "vector_recv"}
+	textCol   = Target{Name: "c", OID: OIDText, Type: "text"}
+	uuidCol   = Target{Name: "c", OID: OIDUUID, Type: "uuid"}
+	vectorCol = Target{Name: "c", OID: 99999, Type: "vector(2)", Recv: "vector_recv"}
 	// A type without a binary encoder takes the text of any value.
-	inetCol  = Column{Name: "c", OID: 869, Type: "inet", Recv: "inet_recv"}
-	arrayCol = Column{Name: "c", OID: 1009, Type: "text[]", Recv: "array_recv"}
+	inetCol  = Target{Name: "c", OID: 869, Type: "inet", Recv: "inet_recv"}
+	arrayCol = Target{Name: "c", OID: 1009, Type: "text[]", Recv: "array_recv"}
 )
 
 // col is a column of a type with a binary encoder.
-func col(oid uint32, typ string) Column { return Column{Name: "c", OID: oid, Type: typ} }
+func col(oid uint32, typ string) Target { return Target{Name: "c", OID: oid, Type: typ} }
 
 func TestTextEncoder(t *testing.T) {
 	ts := func(tz string) arrow.DataType { return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: tz} }
@@ -47,7 +47,7 @@ func TestTextEncoder(t *testing.T) {
 	uuid := []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
 	cases := []struct {
 		name    string
-		col     Column
+		col     Target
 		dt      arrow.DataType
 		value   any
 		want    string // without the line's newline
@@ -109,7 +109,7 @@ func TestTextEncoder(t *testing.T) {
 		{"int array", arrayCol, arrow.LargeListOf(arrow.PrimitiveTypes.Int64), []any{int64(1), int64(-2)}, `{"1","-2"}`, ""},
 		{"fixed size list", arrayCol, arrow.FixedSizeListOf(2, arrow.FixedWidthTypes.Boolean), []any{true, false}, `{"t","f"}`, ""},
 		{"nested array", arrayCol, list(list(arrow.PrimitiveTypes.Int64)), []any{[]any{int64(1)}, []any{int64(2), nil}}, `{{"1"},{"2",NULL}}`, ""},
-		{"uuid array", Column{Name: "c", OID: OIDUUIDArray, Type: "uuid[]"}, list(uuid16), []any{uuid}, `{"00112233-4455-6677-8899-aabbccddeeff"}`, ""},
+		{"uuid array", Target{Name: "c", OID: OIDUUIDArray, Type: "uuid[]"}, list(uuid16), []any{uuid}, `{"00112233-4455-6677-8899-aabbccddeeff"}`, ""},
 		{"date array", arrayCol, list(arrow.FixedWidthTypes.Date32), []any{int64(-719163)}, `{"0001-12-31 BC"}`, ""},
 		{"vector", vectorCol, list(arrow.PrimitiveTypes.Float32), []any{float32(1), float32(0.5)}, "[1.0,0.5]", ""},
 		{"vector from float64", vectorCol, list(arrow.PrimitiveTypes.Float64), []any{0.1, -2.0}, "[0.1,-2.0]", ""},
@@ -177,7 +177,7 @@ func TestTextRows(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
 	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
 	defer rec.Release()
-	cols := []Column{{Name: "i", OID: OIDInt4, Type: "integer"}, {Name: "s", OID: OIDText, Type: "text"}}
+	cols := []Target{{Name: "i", OID: OIDInt4, Type: "integer"}, {Name: "s", OID: OIDText, Type: "text"}}
 	rows, err := NewTextRows(cols, rec)
 	if err != nil {
 		t.Fatal(err)

@@ -9,10 +9,14 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 )
 
+func init() {
+	registerRecv("vector_recv", codec{binary: vectorField, text: vectorText}) // pgvector, whose OID varies
+}
+
 // vectorField encodes pgvector's vector from a list of floats: int16
 // dimensions, int16 unused, then float4 values, each rounded as the
 // extension's strtof reads str(f).
-func vectorField(a arrow.Array) (field, error) {
+func vectorField(_ Target, a arrow.Array) (field, error) {
 	list, ok := a.(array.ListLike)
 	if !ok {
 		return nil, unsupported(a)
@@ -44,4 +48,13 @@ func vectorField(a arrow.Array) (field, error) {
 		}
 		return dst, nil
 	}, nil
+}
+
+// vectorText writes a vector as str(list) writes it, which is pgvector's
+// input.
+func vectorText(col Target, a arrow.Array) (text, error) {
+	if list, ok := a.(array.ListLike); ok {
+		return listText(col, list, '[', ']', false)
+	}
+	return nil, nil
 }

@@ -2,7 +2,6 @@ package pgcopy
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"time"
@@ -12,59 +11,114 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 )
 
-// floorDiv divides rounding toward minus infinity.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
+const (
+	OIDDate        = 1082
+	OIDTime        = 1083
+	OIDTimestamp   = 1114
+	OIDTimestamptz = 1184
+)
+
+func init() {
+	registerOIDs(codec{binary: dateField}, OIDDate)
+	registerOIDs(codec{binary: timeField}, OIDTime)
+	registerOIDs(codec{binary: func(_ Target, a arrow.Array) (field, error) { return timestampField(a, false) }}, OIDTimestamp)
+	registerOIDs(codec{binary: func(_ Target, a arrow.Array) (field, error) { return timestampField(a, true) }}, OIDTimestamptz)
 }
 
-const microsPerDay = 86400 * 1000000
+// Days and microseconds between the Unix epoch and PostgreSQL's, 2000-01-01.
+const (
+	pgEpochDays   = 10957
+	pgEpochMicros = pgEpochDays * 86400 * 1000000
+)
 
-// uuids reads a UUID column's values: fixed_size_binary(16), or binary
-// of any layout whose values must then be 16 bytes long.
-func uuids(a arrow.Array) func(i int) ([]byte, error) {
-	if f, ok := a.(*array.FixedSizeBinary); ok && f.DataType().(*arrow.FixedSizeBinaryType).ByteWidth != 16 {
-		return nil
-	}
-	get := byteStrings(a)
+// dateField writes dates, and the date of a timestamp's wall-clock time
+// in its own zone (the server's reading of its text).
+func dateField(_ Target, a arrow.Array) (field, error) {
+	get, err := dates(a)
 	if get == nil {
-		return nil
-	}
-	return func(i int) ([]byte, error) {
-		b := get(i)
-		if len(b) != 16 {
-			return nil, fmt.Errorf("has %d bytes, a UUID has 16", len(b))
-		}
-		return b, nil
-	}
-}
-
-func uuidField(a arrow.Array) (field, error) {
-	get := uuids(a)
-	if get == nil {
-		return nil, unsupported(a)
+		return nil, err
 	}
 	return func(dst []byte, i int) ([]byte, error) {
-		u, err := get(i)
-		if err != nil {
-			return dst, err
+		d, ok := get(i)
+		d -= pgEpochDays
+		// The ends of int32 are -infinity and infinity to the server.
+		if !ok || d <= math.MinInt32 || d >= math.MaxInt32 {
+			return dst, fmt.Errorf("out of range for a date")
 		}
-		return append(binary.BigEndian.AppendUint32(dst, 16), u...), nil
+		return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(dst, 4), uint32(int32(d))), nil
 	}, nil
 }
 
-// appendUUID writes a UUID as Python's str(uuid.UUID) does.
-func appendUUID(dst, u []byte) []byte {
-	for k, part := range [][]byte{u[:4], u[4:6], u[6:8], u[8:10], u[10:]} {
-		if k > 0 {
-			dst = append(dst, '-')
-		}
-		dst = hex.AppendEncode(dst, part)
+func dates(a arrow.Array) (func(i int) (int64, bool), error) {
+	if get := days(a); get != nil {
+		return func(i int) (int64, bool) { return get(i), true }, nil
 	}
-	return dst
+	ts, ok := a.(*array.Timestamp)
+	if !ok {
+		return nil, unsupported(a)
+	}
+	get, _, err := wallClocks(ts)
+	if err != nil {
+		return nil, err
+	}
+	return func(i int) (int64, bool) {
+		us, offset, ok := get(i)
+		pg, inRange := pgMicros(us, offset)
+		return floorDiv(pg, microsPerDay) + pgEpochDays, ok && inRange
+	}, nil
+}
+
+// timestampField writes a TIMESTAMP: a timestamp's wall-clock time in its
+// own zone (the server drops the offset of upstream's text of an aware
+// datetime), a date's midnight; or a TIMESTAMP WITH TIME ZONE: a zoned
+// timestamp's instant. A naive timestamp or a date is read in the
+// session's TimeZone there, which only the server knows: text COPY.
+func timestampField(a arrow.Array, zoned bool) (field, error) {
+	var get func(i int) (int64, bool) // microseconds since PostgreSQL's epoch
+	switch a := a.(type) {
+	case *array.Timestamp:
+		walls, isZoned, err := wallClocks(a)
+		if err != nil {
+			return nil, err
+		}
+		tt := a.DataType().(*arrow.TimestampType)
+		switch {
+		case zoned && !isZoned:
+			return nil, textOnly("a timestamp without time zone is read in the session's TimeZone")
+		case zoned || tt.TimeZone == "" || tt.TimeZone == "UTC": // the value itself: an instant, or a wall-clock time
+			get = func(i int) (int64, bool) {
+				us, ok := toMicros(int64(a.Value(i)), tt.Unit)
+				pg, inRange := pgMicros(us, 0)
+				return pg, ok && inRange
+			}
+		default:
+			get = func(i int) (int64, bool) {
+				us, offset, ok := walls(i)
+				pg, inRange := pgMicros(us, offset)
+				return pg, ok && inRange
+			}
+		}
+	default:
+		day := days(a)
+		if day == nil {
+			return nil, unsupported(a)
+		}
+		if zoned {
+			return nil, textOnly("a date is read in the session's TimeZone")
+		}
+		get = func(i int) (int64, bool) {
+			us, ok := toMicros(day(i)*86400, arrow.Second)
+			pg, inRange := pgMicros(us, 0)
+			return pg, ok && inRange
+		}
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		pg, ok := get(i)
+		if !ok {
+			return dst, fmt.Errorf("out of range for a timestamp")
+		}
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(dst, 8), uint64(pg)), nil
+	}, nil
 }
 
 // clock reads an Arrow time of day as microseconds since midnight,
@@ -90,7 +144,7 @@ func clock(a arrow.Array) func(i int) (int64, bool) {
 
 var errTimeRange = fmt.Errorf("out of range for a time of day")
 
-func timeField(a arrow.Array) (field, error) {
+func timeField(_ Target, a arrow.Array) (field, error) {
 	get := clock(a)
 	if get == nil {
 		return nil, unsupported(a)
@@ -108,47 +162,6 @@ func timeField(a arrow.Array) (field, error) {
 func appendClock(dst []byte, us int64) []byte {
 	s := us / 1000000
 	return fmt.Appendf(dst, "%02d:%02d:%02d.%06d", s/3600, s/60%60, s%60, us%1000000)
-}
-
-// durations reads an Arrow duration as whole days and the microseconds
-// left, in [0, 1 day): how the server reads Python's str(timedelta),
-// e.g. "-1 day, 1:00:00". False when microseconds overflow int64.
-func durations(a arrow.Array) func(i int) (days, us int64, ok bool) {
-	d, isDuration := a.(*array.Duration)
-	if !isDuration {
-		return nil
-	}
-	unit := d.DataType().(*arrow.DurationType).Unit
-	return func(i int) (int64, int64, bool) {
-		us, ok := toMicros(int64(d.Value(i)), unit)
-		days := floorDiv(us, microsPerDay)
-		return days, us - days*microsPerDay, ok
-	}
-}
-
-var errIntervalRange = fmt.Errorf("out of range for an interval")
-
-func intervalField(a arrow.Array) (field, error) {
-	get := durations(a)
-	if get == nil {
-		return nil, unsupported(a)
-	}
-	return func(dst []byte, i int) ([]byte, error) {
-		days, us, ok := get(i)
-		if !ok {
-			return dst, errIntervalRange
-		}
-		dst = binary.BigEndian.AppendUint32(dst, 16)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(us))
-		dst = binary.BigEndian.AppendUint32(dst, uint32(int32(days))) // |days| < 2^27 from int64 microseconds
-		return binary.BigEndian.AppendUint32(dst, 0), nil             // months
-	}, nil
-}
-
-// appendInterval writes days and a time of day as interval input; the
-// explicit + keeps the time positive under IntervalStyle sql_standard.
-func appendInterval(dst []byte, days, us int64) []byte {
-	return appendClock(fmt.Appendf(dst, "%d days +", days), us)
 }
 
 // appendDate writes the date of tm as YYYY-MM-DD, years before 1 AD as BC
