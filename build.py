@@ -1,7 +1,10 @@
 """Builds the Go engine as a C shared library into the package.
 
 Run directly (`python build.py`) for a development build; pip runs it as
-a hatchling build hook, which also tags the wheel.
+a hatchling build hook, which also tags the wheel. `python build.py
+--test-hooks` builds the library with the test hooks (pbi_test_panic)
+into build/test-hooks/ instead, for the tests of Go panics; the package
+and its wheels never hold it.
 
 On Linux the C side of cgo is compiled by zig (the `ziglang` build
 requirement) against glibc 2.17, so a wheel built on any Linux machine is
@@ -30,6 +33,12 @@ from typing import Any, NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 LIBRARY = os.path.join("python", "pg_bulk_ingest", "_lib", "libpgbulkingest.so")
+# The library with the test hooks (`python build.py --test-hooks`, the Go
+# build tag pbitest) that the tests of Go panics load; never in a wheel.
+TEST_LIBRARY = os.path.join("build", "test-hooks", "libpgbulkingest.so")
+TEST_HOOKS_TAG = "pbitest"
+# On Linux the library exports the pbi_ functions alone.
+EXPORTS = os.path.join("goext", "capi", "exports.map")
 TARGET_VARIABLE = "PG_BULK_INGEST_TARGET"
 # The oldest Go whose `go` command fetches the toolchain go.mod asks for.
 GO_SWITCHES_TOOLCHAIN = (1, 21)
@@ -131,18 +140,24 @@ def find_go() -> str:
     )
 
 
-def build_library(target: Optional[Target] = None) -> str:
+def build_library(target: Optional[Target] = None, test_hooks: bool = False) -> str:
+    """Builds the release library into the package, or with test_hooks the
+    test library (TEST_LIBRARY)."""
     target = target or choose_target()
     go = find_go()
-    out = os.path.join(ROOT, LIBRARY)
+    out = os.path.join(ROOT, TEST_LIBRARY if test_hooks else LIBRARY)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="1", GOARCH=target.goarch, **dict(target.env))
     if target.cc is not None:
         env["CC"] = shlex.join(target.cc)
-    # -extldflags=-s: zig's linker keeps debug info that Go's -s only drops from its own linker.
-    ldflags = "-s -w -extldflags=-s" if target.cc is not None else "-s -w"
+    # -s: zig's linker keeps debug info that Go's -s only drops from its own linker.
+    extldflags = ["-s"] if target.cc is not None else []
+    if "linux" in target.wheel_platform:
+        extldflags.append(f'"-Wl,--version-script={os.path.join(ROOT, EXPORTS)}"')
+    ldflags = "-s -w" + (f" '-extldflags={' '.join(extldflags)}'" if extldflags else "")
+    tags = [f"-tags={TEST_HOOKS_TAG}"] if test_hooks else []
     subprocess.run(
-        [go, "build", "-buildmode=c-shared", "-trimpath", f"-ldflags={ldflags}", "-o", out, "./goext/capi"],
+        [go, "build", "-buildmode=c-shared", "-trimpath", *tags, f"-ldflags={ldflags}", "-o", out, "./goext/capi"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -190,5 +205,7 @@ def run_pypa_build() -> None:
 if __name__ == "__main__":
     if __spec__ is not None:  # run as `python -m build`, not `python build.py`
         run_pypa_build()
+    elif sys.argv[1:] in ([], ["--test-hooks"]):
+        print(build_library(test_hooks=sys.argv[1:] == ["--test-hooks"]))
     else:
-        print(build_library())
+        sys.exit("usage: python build.py [--test-hooks]")

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Runs every test against what a user installs: builds the wheel (the Go
-engine compiled by zig for manylinux2014), checks it with auditwheel,
-installs it into virtual environments under .venvs/ and runs pytest there
-with no Go on PATH: under SQLAlchemy 2 with psycopg2 and psycopg 3, under
-SQLAlchemy 1.4 with psycopg2, and the Airflow and Dagster examples in
-environments of their own. The Go tests run from the checkout. All against
-DATABASE_URL, or a PostgreSQL server started here.
+engine compiled by zig for manylinux2014), checks it with auditwheel and
+that its library exports the C ABI alone, builds the library with the
+test hooks that the tests of Go panics load in a child process (python
+build.py --test-hooks), installs the wheel into virtual environments
+under .venvs/ and runs pytest there with no Go on PATH: under SQLAlchemy
+2 with psycopg2 and psycopg 3, under SQLAlchemy 1.4 with psycopg2, and
+the Airflow and Dagster examples in environments of their own. The Go
+tests run from the checkout, with the test hooks (-tags pbitest). All
+against DATABASE_URL, or a PostgreSQL server started here.
 
     python tests/run.py [extra pytest arguments]
 """
@@ -16,11 +19,14 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
+import zipfile
 from typing import Dict, List, NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -112,6 +118,31 @@ def check_wheel(wheel: str) -> None:
         sys.exit(f"the wheel is not {wanted[1:-1]}: see auditwheel's output above")
 
 
+def check_exports(wheel: str) -> None:
+    """The wheel's library exports the C ABI's functions alone: no test
+    hook, nothing of cgo's or the Go runtime's."""
+    log("Checking the wheel's library exports (nm -D)")
+    with zipfile.ZipFile(wheel) as archive, tempfile.TemporaryDirectory() as tmp:
+        library = archive.extract("pg_bulk_ingest/_lib/libpgbulkingest.so", tmp)
+        nm = subprocess.run(["nm", "-D", "--defined-only", library], capture_output=True, text=True)
+    if nm.returncode != 0:
+        sys.exit(f"nm failed: {nm.stderr}")
+    exported = sorted(line.split()[-1] for line in nm.stdout.splitlines() if line.split()[1:2] == ["T"])
+    print(" ".join(exported), flush=True)
+    with open(os.path.join(ROOT, "python", "pg_bulk_ingest", "_protocol.py")) as f:
+        # The CDEF's functions, less those only a test build has.
+        api = sorted(re.findall(r"^[^(\n]*?\b(pbi_\w+)\([^\n]*\);$", f.read(), re.MULTILINE))
+    if exported != api:
+        sys.exit(f"the library exports {exported}, want the C ABI's {api}")
+
+
+def build_test_library() -> None:
+    """The library with the test hooks, which the tests of Go panics load."""
+    log("Building the library with the test hooks (python build.py --test-hooks)")
+    if run([sys.executable, "build.py", "--test-hooks"]):
+        sys.exit("building the library with the test hooks failed")
+
+
 def prepare(name: str, environment: Environment, wheel: str) -> Optional[str]:
     """Installs the environment's requirements and the wheel; returns why
     it could not, for an optional environment."""
@@ -163,6 +194,8 @@ def find_python(version: str) -> Optional[str]:
 def main() -> int:
     wheel = build_wheel()
     check_wheel(wheel)
+    check_exports(wheel)
+    build_test_library()
     unavailable = {}
     for name, environment in ENVIRONMENTS.items():
         reason = prepare(name, environment, wheel)
@@ -181,12 +214,13 @@ def without_go(path: str) -> str:
 
 
 def go_tests(env: Dict[str, str]) -> str:
-    """go test ./... from the checkout, printing each package's result and
-    the output of failed and skipped tests; returns the counts."""
-    log("Go tests (go test ./...)")
+    """go test ./... from the checkout, with the test hooks, printing each
+    package's result and the output of failed and skipped tests; returns
+    the counts."""
+    log("Go tests (go test -tags pbitest ./...)")
     counts = {"pass": 0, "fail": 0, "skip": 0}
     output: Dict[str, List[str]] = {}
-    process = subprocess.Popen(["go", "test", "-count=1", "-json", "./..."], cwd=ROOT, env=env,
+    process = subprocess.Popen(["go", "test", "-tags", "pbitest", "-count=1", "-json", "./..."], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     for line in process.stdout:
