@@ -3,8 +3,8 @@
 Run directly (`python build.py`) for a development build; pip runs it as
 a hatchling build hook, which also tags the wheel. `python build.py
 --test-hooks` builds the library with the test hooks (pbi_test_panic)
-into build/test-hooks/ instead, for the tests of Go panics; the package
-and its wheels never hold it.
+into build/test-hooks/ instead (or where --output says), for the tests
+of Go panics; the package and its wheels never hold it.
 
 On Linux the C side of cgo is compiled by zig (the `ziglang` build
 requirement) against glibc 2.17, so a wheel built on any Linux machine is
@@ -140,12 +140,12 @@ def find_go() -> str:
     )
 
 
-def build_library(target: Optional[Target] = None, test_hooks: bool = False) -> str:
+def build_library(target: Optional[Target] = None, test_hooks: bool = False, out: Optional[str] = None) -> str:
     """Builds the release library into the package, or with test_hooks the
-    test library (TEST_LIBRARY)."""
+    test library (TEST_LIBRARY); or either into out."""
     target = target or choose_target()
     go = find_go()
-    out = os.path.join(ROOT, TEST_LIBRARY if test_hooks else LIBRARY)
+    out = os.path.abspath(out) if out else os.path.join(ROOT, TEST_LIBRARY if test_hooks else LIBRARY)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="1", GOARCH=target.goarch, **dict(target.env))
     if target.cc is not None:
@@ -205,7 +205,11 @@ def run_pypa_build() -> None:
 if __name__ == "__main__":
     if __spec__ is not None:  # run as `python -m build`, not `python build.py`
         run_pypa_build()
-    elif sys.argv[1:] in ([], ["--test-hooks"]):
-        print(build_library(test_hooks=sys.argv[1:] == ["--test-hooks"]))
     else:
-        sys.exit("usage: python build.py [--test-hooks]")
+        import argparse
+
+        parser = argparse.ArgumentParser(description="Builds the Go engine's library (see this file's docstring).")
+        parser.add_argument("--test-hooks", action="store_true", help=f"the test library, into {TEST_LIBRARY}")
+        parser.add_argument("--output", help="where to write the library instead")
+        args = parser.parse_args()
+        print(build_library(test_hooks=args.test_hooks, out=args.output))

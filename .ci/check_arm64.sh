@@ -5,16 +5,18 @@
 #   1. builds it: PG_BULK_INGEST_TARGET=aarch64 pip wheel --no-deps .
 #   2. auditwheel show: manylinux_2_17_aarch64 (manylinux2014)
 #   3. readelf: machine AArch64, needs only libc.so.6 and libpthread.so.0,
-#      no symbol version newer than GLIBC_2.17
+#      no symbol version newer than GLIBC_2.17, exports the pbi_ API alone
 #   4. under qemu-aarch64 (user-mode emulation, Debian's qemu-user), with
 #      Debian's arm64 glibc (libc6-arm64-cross) as the loader's root:
 #      a. .ci/arm64_loader.c, cross-compiled with the same zig, dlopen()s
 #         the wheel's own libpgbulkingest.so and drives its C ABI: the Go
-#         runtime starts, a session's goroutine runs and answers, a memory
-#         fault becomes an error;
-#      b. the Go tests of every package, cross-compiled for arm64 with cgo
-#         through zig as the wheel is, against a real PostgreSQL over its
-#         Unix socket: DATABASE_URL, or a pgserver started here.
+#         runtime starts, a session's goroutine runs and answers; then the
+#         arm64 library with the test hooks (build.py --test-hooks), where
+#         a memory fault also becomes an error;
+#      b. the Go tests of every package (-tags pbitest), cross-compiled for
+#         arm64 with cgo through zig as the wheel is, against a real
+#         PostgreSQL over its Unix socket: DATABASE_URL, or a pgserver
+#         started here.
 #
 # What it cannot check: the Python side on arm64 (cffi, pyarrow, the
 # drivers) and glibc 2.17 itself at run time (the emulated glibc is
@@ -92,7 +94,7 @@ tr '\n' ' ' <"$OUT/auditwheel.txt" | grep -q 'consistent with the following plat
   || fail "auditwheel does not find the wheel manylinux_2_17_aarch64"
 done_step ok "auditwheel: manylinux_2_17_aarch64"
 
-step "readelf: machine, needed libraries, glibc symbol versions"
+step "readelf: machine, needed libraries, glibc symbol versions, exports"
 machine=$(readelf -h "$LIB" | sed -n 's/^ *Machine: *//p')
 needed=$(readelf -d "$LIB" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | xargs)
 glibc=$(readelf -V "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -uV | xargs)
@@ -105,19 +107,25 @@ for lib in $needed; do
   case $lib in libc.so.6 | libpthread.so.0) ;; *) fail "needs $lib: only libc.so.6 and libpthread.so.0 are allowed" ;; esac
 done
 [ "$(printf '%s\n' "$newest" 2.17 | sort -V | tail -1)" = 2.17 ] || fail "needs GLIBC_$newest, newer than 2.17"
-done_step ok "readelf: AArch64, needs $needed, newest GLIBC_$newest"
+exports=$(readelf --dyn-syms -W "$LIB" | awk '$4 == "FUNC" && $5 == "GLOBAL" && $7 != "UND" {print $8}' | sed 's/@.*//' | sort | xargs)
+echo "exports: $exports"
+[ "$exports" = "pbi_close pbi_free pbi_start pbi_stats pbi_step" ] || fail "exports more or less than the pbi_ API"
+done_step ok "readelf: AArch64, needs $needed, newest GLIBC_$newest, exports the pbi_ API alone"
 
-step "Loading the wheel's library under qemu-aarch64 (.ci/arm64_loader.c)"
+step "Loading the wheel's library, and the one with the test hooks, under qemu-aarch64 (.ci/arm64_loader.c)"
 "${ZIGCC[@]}" -O1 -Wall -Werror -o "$OUT/arm64_loader" .ci/arm64_loader.c -ldl
 qemu-aarch64 "$OUT/arm64_loader" "$LIB" || fail "the arm64 loader failed under qemu-aarch64"
-done_step ok "loader: the wheel's library runs under qemu-aarch64"
+PG_BULK_INGEST_TARGET=aarch64 "$PY" build.py --test-hooks --output "$OUT/test-hooks/libpgbulkingest.so"
+qemu-aarch64 "$OUT/arm64_loader" "$OUT/test-hooks/libpgbulkingest.so" --test-hooks \
+  || fail "the arm64 loader failed on the library with the test hooks under qemu-aarch64"
+done_step ok "loader: the wheel's library, and the one with the test hooks, run under qemu-aarch64"
 
 step "Cross-compiling the Go tests for arm64"
-mapfile -t packages < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./goext/...)
+mapfile -t packages < <(go list -tags pbitest -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./goext/...)
 # With the wheel's settings (cgo through zig, -trimpath, position-independent
 # code as -buildmode=c-shared compiles it), so that most packages come from
 # the build cache that building the wheel filled.
-GOARCH=arm64 CGO_ENABLED=1 CC="${ZIGCC[*]}" go test -c -buildmode=pie -trimpath -o "$OUT/gotest/" "${packages[@]}"
+GOARCH=arm64 CGO_ENABLED=1 CC="${ZIGCC[*]}" go test -c -tags pbitest -buildmode=pie -trimpath -o "$OUT/gotest/" "${packages[@]}"
 done_step ok "compiled ${#packages[@]} test binaries"
 
 step "Running the Go tests under qemu-aarch64"
