@@ -130,7 +130,7 @@ func TestNullType(t *testing.T) {
 	defer arr.Release()
 	rec := array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: "c", Type: arrow.Null, Nullable: true}}, nil), []arrow.Array{arr}, 2)
 	defer rec.Release()
-	for _, c := range []Target{col(OIDInt4, "integer"), col(OIDTimestamptz, "timestamptz"), inetCol, arrayCol} {
+	for _, c := range []Target{col(OIDInt4, "integer"), col(OIDTimestamptz, "timestamptz"), moneyCol, arrayCol} {
 		fields, lines, binErr, textErr := encodeAll(t, c, rec)
 		if binErr != nil || textErr != nil || fmt.Sprint(fields) != "[NULL NULL]" || fmt.Sprint(lines) != fmt.Sprint([]string{"\\N\n", "\\N\n"}) {
 			t.Errorf("%s: got %q, %q, %v, %v", c.Type, fields, lines, binErr, textErr)

@@ -46,30 +46,24 @@ func benchRecord(b *testing.B, rows int) ([]Target, arrow.Record) {
 }
 
 func BenchmarkBinaryRows(b *testing.B) {
-	cols, rec := benchRecord(b, 100000)
-	b.ResetTimer()
-	var buf []byte
-	for n := 0; n < b.N; n++ {
-		rows, err := NewRows(cols, rec)
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf = buf[:0]
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if buf, err = rows.Append(buf, i); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.SetBytes(int64(len(buf)))
+	benchRows(b, func(cols []Target, rec arrow.Record) (rowAppender, error) { return NewRows(cols, rec) })
 }
 
 func BenchmarkTextRows(b *testing.B) {
+	benchRows(b, func(cols []Target, rec arrow.Record) (rowAppender, error) { return NewTextRows(cols, rec) })
+}
+
+type rowAppender interface {
+	Append(dst []byte, i int) ([]byte, error)
+}
+
+// benchRows prepares and encodes benchRecord's rows, as a chunk is.
+func benchRows(b *testing.B, prepare func([]Target, arrow.Record) (rowAppender, error)) {
 	cols, rec := benchRecord(b, 100000)
 	b.ResetTimer()
 	var buf []byte
 	for n := 0; n < b.N; n++ {
-		rows, err := NewTextRows(cols, rec)
+		rows, err := prepare(cols, rec)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package pgcopy
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -74,34 +73,18 @@ func decimalField(scale int, get func(i int) *big.Int) field {
 	}
 }
 
-// numericTextField encodes a column of numbers written as text up front.
-// Text beyond the syntax every supported server reads (PostgreSQL 16 also
-// reads 1_000 and 0x1F, 15 refuses them), or no number at all, sends the
-// chunk as text COPY instead: the server reads it as its version does,
-// and refuses it with its own error, as it refuses upstream's text.
+// numericTextField encodes a column of numbers written as text. Text
+// beyond the syntax every supported server reads (PostgreSQL 16 also
+// reads 1_000 and 0x1F, 15 refuses them), or no number at all, is left to
+// the server (parsedField).
 func numericTextField(a arrow.Array, get func(int) string) (field, error) {
-	var buf, digits []byte
-	ends := make([]int, a.Len())
-	for i := range ends {
-		if !a.IsNull(i) {
-			var err error
-			if buf, digits, err = appendNumericText(buf, digits, get(i)); err != nil {
-				return nil, fmt.Errorf("%w: %v", errServerReads, err)
-			}
-		}
-		ends[i] = len(buf)
-	}
-	return func(dst []byte, i int) ([]byte, error) {
-		start := 0
-		if i > 0 {
-			start = ends[i-1]
-		}
-		return append(dst, buf[start:ends[i]]...), nil
-	}, nil
+	var digits []byte
+	return parsedField(a, get, func(dst []byte, s string) ([]byte, error) {
+		var err error
+		dst, digits, err = appendNumericText(dst, digits, s)
+		return dst, err
+	})
 }
-
-// errServerReads marks values whose reading is left to the server.
-var errServerReads = errors.New("left for the server to read as text")
 
 // appendPyDecimal writes v × 10^-scale as Python's str(Decimal) does.
 func appendPyDecimal(dst []byte, v *big.Int, scale int) []byte {

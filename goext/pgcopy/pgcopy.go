@@ -199,3 +199,32 @@ func dictionaryField(col Target, d *array.Dictionary) (field, error) {
 		return f(dst, k)
 	}, nil
 }
+
+// parsedField encodes a column of values written as text, parsed up front
+// by parse into fields: a value parse refuses, which it need not read
+// exactly as the server does, sends the chunk as text COPY instead, where
+// the server reads it as its version does or refuses it with its own
+// error, as it refuses upstream's text.
+func parsedField(a arrow.Array, get func(int) string, parse func(dst []byte, s string) ([]byte, error)) (field, error) {
+	var buf []byte
+	ends := make([]int, a.Len())
+	for i := range ends {
+		if !a.IsNull(i) {
+			var err error
+			if buf, err = parse(buf, get(i)); err != nil {
+				return nil, fmt.Errorf("%w: %v", errServerReads, err)
+			}
+		}
+		ends[i] = len(buf)
+	}
+	return func(dst []byte, i int) ([]byte, error) {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return append(dst, buf[start:ends[i]]...), nil
+	}, nil
+}
+
+// errServerReads marks values whose reading is left to the server.
+var errServerReads = errors.New("left for the server to read as text")
