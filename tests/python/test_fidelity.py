@@ -127,6 +127,9 @@ SCALARS = [
                                "192.168.0.1/24", "2001:db8::1/64"]),
     ("cidr", postgresql.CIDR, [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"),
                                "192.168.0.0/24", "10"]),
+    # Prefixes only, so that the chunk goes binary (inet.go).
+    ("cidr-prefixes", postgresql.CIDR, [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"),
+                                        "192.168.0.0/24", ipaddress.ip_network("::ffff:1.2.3.0/120")]),
     ("json", postgresql.JSON, [{"b": [1, 2, None], "a": 1}, [1, "a", None], "a string", "", 1, 1.5, -3, True, False,
                                {"k": "ñ€😀", "tab": "\t", "q": '"', "bs": "\\", "nul": "\x00"}, [], {}, 1e300]),
     ("jsonb", postgresql.JSONB, [{"b": [1, 2, None], "a": 1}, [1, "a", None], "a string", "", 1, 1.5, -3, True,
