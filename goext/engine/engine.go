@@ -43,9 +43,13 @@ type run struct {
 // one transaction each, storing each batch's high watermark in the first
 // table's comment. On error the current batch is rolled back; earlier
 // batches stay committed. Ingests into a common table take turns, a
-// transaction at a time (lockTables). The job is valid: spec.Parse
-// returns it so, or job.Validate() says it is.
+// transaction at a time (lockTables). An invalid job fails before any SQL
+// (spec.Job.Validate: the bridge's spec.Parse has run it already, a Go
+// caller's hand-built job has not).
 func Ingest(ctx context.Context, conn Conn, job *spec.Job, src Source, log Logger) (err error) {
+	if err := job.Validate(); err != nil {
+		return err
+	}
 	r := &run{conn: conn, src: src, log: log, opts: job.Options}
 	for i := range job.Tables {
 		t := &job.Tables[i]

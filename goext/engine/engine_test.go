@@ -563,3 +563,33 @@ func TestIdentifiers(t *testing.T) {
 		t.Errorf("high watermark %s after a swap", h)
 	}
 }
+
+// A Go caller's hand-built job is validated by Ingest itself, before any
+// SQL: nothing is created.
+func TestIngestRefusesAnInvalidJob(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name  string
+		table spec.Table
+		opts  spec.Options
+		want  string
+	}{
+		{"unknown upsert", kv(e.schema, "t", true), spec.Options{Upsert: "sometimes"}, `upsert must be Upsert.OFF or Upsert.IF_PRIMARY_KEY, not "sometimes"`},
+		{"no schema", kv("", "t", true), spec.Options{}, `table "t" has no schema`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, log, err := e.ingest([]spec.Table{c.table}, c.opts, [][]arrow.DataType{{i64, str}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Ingest: %v, want an error containing %q", err, c.want)
+			}
+			if len(log.lines) != 0 {
+				t.Errorf("log %q: the engine went on after refusing the job", log.lines)
+			}
+			var exists bool
+			if err := e.check.QueryRow(e.ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, e.schema).Scan(&exists); err != nil || exists {
+				t.Errorf("schema %s exists after a refused job (%v)", e.schema, err)
+			}
+		})
+	}
+}

@@ -133,8 +133,8 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Parse decodes and validates a job: the one validation of what the host
-// sends (engine.Ingest takes a valid job).
+// Parse decodes and validates a job, so that the host learns of an invalid
+// one when it starts the session.
 func Parse(doc []byte) (*Job, error) {
 	var r Job
 	if err := json.Unmarshal(doc, &r); err != nil {
