@@ -6,11 +6,12 @@ requests that begin and end them."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Optional
 
 from ._copy import BackgroundCopy
 from ._drivers import Driver
 from ._errors import IngestError
+from ._protocol import CopyBeginRequest, EndRequest, QueryAnswer, SQLRequest
 
 
 class HostConn:
@@ -24,10 +25,10 @@ class HostConn:
         self._copy: Optional[BackgroundCopy] = None  # the COPY under way
         self._force: Any = None  # the open get_pg_force_execute context, during a swap
 
-    def exec(self, doc: Dict[str, Any]) -> None:
+    def exec(self, doc: SQLRequest) -> None:
         self._driver.execute(doc["sql"], doc.get("params"))
 
-    def query(self, doc: Dict[str, Any]) -> List[List[Any]]:
+    def query(self, doc: SQLRequest) -> QueryAnswer:
         return [list(row) for row in self._driver.query(doc["sql"], doc.get("params"))]
 
     def begin(self, _doc: Any) -> None:
@@ -50,7 +51,7 @@ class HostConn:
     # CopyFrom: the session answers COPY_BEGIN, each COPY_DATA and
     # COPY_END with these, and with copy_abort when the COPY fails.
 
-    def copy_begin(self, doc: Dict[str, Any]) -> None:
+    def copy_begin(self, doc: CopyBeginRequest) -> None:
         """Starts the COPY in a worker thread, fed by copy_data."""
         self._copy = BackgroundCopy(self._driver, doc["sql"])
         self._copy.start()
@@ -78,7 +79,7 @@ class HostConn:
         self._force = self._get_pg_force_execute(self._conn, self._logger)
         self._force.__enter__()
 
-    def force_end(self, doc: Dict[str, Any]) -> None:
+    def force_end(self, doc: EndRequest) -> None:
         force, self._force = self._force, None
         if "error" in doc:
             error = IngestError(doc["error"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from ._chunks import Limits, chunks
 from ._constants import HighWatermark
 from ._errors import describe
 from ._native import ffi
+from ._protocol import HighWatermarkAnswer, NextBatchAnswer, OnBeforeVisibleRequest
 
 # An Arrow chunk is cut at CHUNK_ROWS rows or CHUNK_BYTES of values,
 # whichever comes first: big enough to amortise a call, small enough to
@@ -73,7 +74,7 @@ class HostSource:
                 "of (high_watermark, batch_metadata, rows) tuples"
             ) from None
 
-    def next_batch(self, _doc: Any) -> Optional[Dict[str, str]]:
+    def next_batch(self, _doc: Any) -> Optional[NextBatchAnswer]:
         """Starts the next batch; None when there is none left."""
         assert self._batch_iter is not None
         try:
@@ -114,7 +115,7 @@ class HostSource:
         batch._export_to_c(int(ffi.cast("uintptr_t", c_arr)), int(ffi.cast("uintptr_t", c_schema)))
         return table, c_arr, c_schema
 
-    def high_watermark(self, _doc: Any) -> Dict[str, Any]:
+    def high_watermark(self, _doc: Any) -> HighWatermarkAnswer:
         """The finished batch's high watermark, as the JSON value to store
         and as text for the log."""
         value = self._batch_hwm() if callable(self._batch_hwm) else self._batch_hwm
@@ -129,10 +130,10 @@ class HostSource:
             ) from e
         return {"value": value, "text": str(value)}
 
-    def on_before_visible(self, doc: Dict[str, Any]) -> None:
+    def on_before_visible(self, doc: OnBeforeVisibleRequest) -> None:
         self._on_before_visible(self._conn, self._ingest_table(doc), self._batch_metadata)
 
-    def _ingest_table(self, doc: Dict[str, Any]) -> sa.Table:
+    def _ingest_table(self, doc: OnBeforeVisibleRequest) -> sa.Table:
         """The Table the batch's rows went into: the user's own, or the new
         ingest table that will be swapped in for it."""
         table = self._tables[doc["table"]]

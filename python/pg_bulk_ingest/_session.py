@@ -25,7 +25,9 @@ from ._protocol import (
     FORCE_END,
     HIGH_WATERMARK,
     HOST_ERROR,
+    HostErrorAnswer,
     LOG,
+    LogRequest,
     NEXT_BATCH,
     NEXT_CHUNK,
     NO_ANSWER,
@@ -145,7 +147,11 @@ class Session:
         # The server's CONTEXT (which line of a COPY it refused, say), from
         # which the engine locates the failing row: both drivers' diag.
         context = getattr(getattr(e, "diag", None), "context", None)
-        answer = {"message": message, "sqlstate": state, "context": context}
+        answer: HostErrorAnswer = {"message": message}
+        if state:
+            answer["sqlstate"] = state
+        if context:
+            answer["context"] = context
         return self._step(HOST_ERROR, json.dumps(answer).encode())
 
     def _answer(self, req: Request) -> Request:
@@ -198,6 +204,6 @@ class Session:
             conn.copy_abort(IngestError("the COPY was interrupted"), interrupted=not isinstance(e, Exception))
             return self._fail(e)
 
-    def _info(self, doc: Dict[str, Any]) -> None:
+    def _info(self, doc: LogRequest) -> None:
         """Logger.Info."""
         self._logger.info(doc["msg"], *doc["args"])
