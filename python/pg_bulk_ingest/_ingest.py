@@ -64,6 +64,8 @@ def ingest(
     _check_option("upsert", upsert, _UPSERTS, Upsert)
     _check_option("delete", delete, _DELETES, Delete)
     _check_option("visibility", visibility, _VISIBILITIES, Visibility)
+    if max_rows_per_table_buffer < 1:
+        raise ValueError(f"max_rows_per_table_buffer must be at least 1, not {max_rows_per_table_buffer}")
     _check_conn(conn)
     if not isinstance(metadata, sa.MetaData):
         raise TypeError(f"metadata must be a sqlalchemy MetaData, not {describe(metadata)}")
@@ -80,7 +82,6 @@ def ingest(
             "upsert": upsert,
             "delete": delete,
             "visibility": visibility,
-            "max_rows_per_table_buffer": max_rows_per_table_buffer,
         },
     }
     source = HostSource(

@@ -105,6 +105,8 @@ def test_default_get_pg_force_execute_gives_a_context_manager(engine: sa.engine.
         ("delete", "OFF"),
         ("visibility", "__AFTER_EACH__"),
         ("visibility", "__OFF__"),
+        ("max_rows_per_table_buffer", 0),
+        ("max_rows_per_table_buffer", -5),
     ],
 )
 def test_unknown_option_raises_value_error_before_any_sql(
