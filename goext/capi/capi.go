@@ -73,6 +73,10 @@ func lookup(id uint64) (*handle, error) {
 // cError returns msg in C memory, for pbi_free.
 func cError(msg string) *C.char { return C.CString(msg) }
 
+// pbi_start starts a session for the job's JSON in doc (read during the
+// call; the host keeps it). It returns the session's id, or 0 with *errOut
+// set to a message that the host frees with pbi_free.
+//
 //export pbi_start
 func pbi_start(doc *C.char, n C.size_t, errOut **C.char) (id C.uint64_t) {
 	defer func() {
@@ -108,6 +112,15 @@ var orphan struct {
 	json cbuf
 }
 
+// pbi_step answers the session's outstanding request (status, and doc
+// read during the call) and fills *out with the next one. For a chunk,
+// Go takes over the contents of arr and schema: it releases the schema
+// at once and the array when the engine is done with it, or on any
+// failure; the two structs' own memory stays the host's. *out's JSON and
+// data are Go's C memory, valid until the session's next pbi_step or
+// pbi_close. It returns 0, or -1 after a recovered panic, *out then being
+// the DONE that reports it.
+//
 //export pbi_step
 func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema unsafe.Pointer, out *C.pbi_request) (rc C.int) {
 	var (
@@ -191,6 +204,9 @@ func putRequest(out *C.pbi_request, h *handle, r bridge.Call) {
 	out.data, out.data_len = d, dl
 }
 
+// pbi_close ends the session, stopping its engine if it still runs, and
+// frees its request memory; the host calls it once per id.
+//
 //export pbi_close
 func pbi_close(id C.uint64_t) {
 	defer func() { recover() }() //nolint:errcheck // closing must never fail the host
@@ -205,6 +221,8 @@ func pbi_close(id C.uint64_t) {
 	}
 }
 
+// pbi_free frees a string that pbi_start or pbi_stats returned.
+//
 //export pbi_free
 func pbi_free(p unsafe.Pointer) { C.free(p) }
 
