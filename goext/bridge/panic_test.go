@@ -13,7 +13,7 @@ import (
 )
 
 var testDoc = []byte(`{"tables": [{"schema": "s", "name": "t", "columns": [{"name": "id", "type": "INTEGER"}]}],
-	"options": {"upsert": "__IF_PRIMARY_KEY__", "delete": "__OFF__", "visibility": "__AFTER_EACH_BATCH__", "max_rows_per_table_buffer": 10}}`)
+	"options": {"upsert": "__IF_PRIMARY_KEY__", "delete": "__OFF__", "visibility": "__AFTER_EACH_BATCH__"}}`)
 
 func newTestSession() (*Session, *host) {
 	s := &Session{calls: make(chan Call), answers: make(chan Answer), closed: make(chan struct{})}

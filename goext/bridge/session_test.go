@@ -11,7 +11,7 @@ import (
 // calls do not use the cancelled context.
 func TestCloseMidIngest(t *testing.T) {
 	doc := []byte(`{"tables": [{"schema": "s", "name": "t", "columns": [{"name": "id", "type": "INTEGER"}]}],
-		"options": {"upsert": "__IF_PRIMARY_KEY__", "delete": "__OFF__", "visibility": "__AFTER_EACH_BATCH__", "max_rows_per_table_buffer": 10}}`)
+		"options": {"upsert": "__IF_PRIMARY_KEY__", "delete": "__OFF__", "visibility": "__AFTER_EACH_BATCH__"}}`)
 	before := runtime.NumGoroutine()
 	s, err := Start(doc)
 	if err != nil {
@@ -35,5 +35,20 @@ func TestCloseMidIngest(t *testing.T) {
 			t.Fatalf("the engine's goroutine still runs after Close:\n%s", buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStartRefusesAnInvalidJob: the host learns of a job that cannot be
+// ingested when it starts the session (Python raises it as ValueError),
+// and no engine runs.
+func TestStartRefusesAnInvalidJob(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := Start([]byte(`{"tables": [{"schema": "s", "name": "t", "columns": [{"name": "id", "type": "INTEGER"}]}],
+		"options": {"upsert": "__SOMETIMES__", "delete": "__OFF__", "visibility": "__AFTER_EACH_BATCH__"}}`))
+	if s != nil || err == nil || err.Error() != `upsert must be Upsert.OFF or Upsert.IF_PRIMARY_KEY, not "__SOMETIMES__"` {
+		t.Fatalf("Start: %v, %v; want the option's error and no session", s, err)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after a refused start, %d before", n, before)
 	}
 }

@@ -39,17 +39,34 @@ type run struct {
 	locked  bool                // the current transaction holds them
 }
 
-// Ingest creates the tables when missing and ingests every batch of src,
+// Ingestion is a job that New found ingestible, ready to Run.
+type Ingestion struct{ job *spec.Job }
+
+// New refuses, before any SQL, a job that cannot be ingested
+// (spec.Job.Validate): the one check of a job on the Go side.
+func New(job *spec.Job) (*Ingestion, error) {
+	if err := job.Validate(); err != nil {
+		return nil, err
+	}
+	return &Ingestion{job: job}, nil
+}
+
+// Ingest is New and Run.
+func Ingest(ctx context.Context, conn Conn, job *spec.Job, src Source, log Logger) error {
+	in, err := New(job)
+	if err != nil {
+		return err
+	}
+	return in.Run(ctx, conn, src, log)
+}
+
+// Run creates the tables when missing and ingests every batch of src,
 // one transaction each, storing each batch's high watermark in the first
 // table's comment. On error the current batch is rolled back; earlier
 // batches stay committed. Ingests into a common table take turns, a
-// transaction at a time (lockTables). An invalid job fails before any SQL
-// (spec.Job.Validate: the bridge's spec.Parse has run it already, a Go
-// caller's hand-built job has not).
-func Ingest(ctx context.Context, conn Conn, job *spec.Job, src Source, log Logger) (err error) {
-	if err := job.Validate(); err != nil {
-		return err
-	}
+// transaction at a time (lockTables).
+func (in *Ingestion) Run(ctx context.Context, conn Conn, src Source, log Logger) (err error) {
+	job := in.job
 	r := &run{conn: conn, src: src, log: log, opts: job.Options}
 	for i := range job.Tables {
 		t := &job.Tables[i]
