@@ -28,19 +28,24 @@ type Session struct {
 	failures int
 }
 
-// Start parses the job's document and starts the engine.
+// Start parses the job's document and, when engine.New accepts it, starts
+// the engine: an invalid job fails here, before the host answers anything.
 func Start(doc []byte) (*Session, error) {
 	job, err := spec.Parse(doc)
 	if err != nil {
 		return nil, err
 	}
+	in, err := engine.New(job)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{calls: make(chan Call), answers: make(chan Answer), cancel: cancel, closed: ctx.Done()}
-	go s.run(ctx, job)
+	go s.run(ctx, in)
 	return s, nil
 }
 
-func (s *Session) run(ctx context.Context, job *spec.Job) {
+func (s *Session) run(ctx context.Context, in *engine.Ingestion) {
 	// The engine reads Arrow buffers that the host's libraries allocated:
 	// a fault there (a producer's bad offsets) must fail the ingest like
 	// a panic, not end the process.
@@ -53,7 +58,7 @@ func (s *Session) run(ctx context.Context, job *spec.Job) {
 				h.unwind(ctx, err)
 			}
 		}()
-		return engine.Ingest(ctx, h, job, h, h)
+		return in.Run(ctx, h, h, h)
 	}()
 	done := Call{Op: OpDone}
 	if err != nil {
