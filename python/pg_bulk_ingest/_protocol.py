@@ -27,6 +27,15 @@ OK = 0
 HOST_ERROR = 1
 NO_ANSWER = 2
 
+# Where pbi_test_panic makes a Go panic happen (goext/capi/testhooks.go).
+PANIC_HERE = 0
+PANIC_ENGINE = 1
+PANIC_STEP = 2
+
+# The functions that the release library exports, its API: those of CDEF
+# but the test hooks'.
+API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats")
+
 # The JSON of the requests and of the host's answers (goext/bridge/messages.go);
 # a key of a TypedDict that is not total may be absent. A HOST_ERROR answer
 # is a HostErrorAnswer.

@@ -2,7 +2,9 @@
 // protocol (python/pg_bulk_ingest/_protocol.py) from their Go definitions:
 // the Op constants of goext/bridge and the JSON of each op (bridge.Messages,
 // as TypedDicts by the structs' json tags), the answer statuses and structs
-// of goext/capi/capi.h, and the functions goext/capi exports. Go is the one
+// of goext/capi/capi.h, the functions goext/capi exports (and which of them
+// are the release library's API) and where its test hook pbi_test_panic
+// makes a panic happen. Go is the one
 // definition; `go generate ./goext/...` rewrites the file, and TestFresh
 // fails while the checked-in file differs from what it would write.
 package genpy
@@ -43,6 +45,10 @@ func Generate(root string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	points, err := panicPoints(filepath.Join(root, "goext", "capi", "testhooks.go"))
+	if err != nil {
+		return nil, err
+	}
 	shapes, err := messages(ops)
 	if err != nil {
 		return nil, err
@@ -59,6 +65,19 @@ func Generate(root string) ([]byte, error) {
 	for _, c := range statuses {
 		fmt.Fprintf(&b, "%s = %d\n", c.name, c.value)
 	}
+	b.WriteString("\n# Where pbi_test_panic makes a Go panic happen (goext/capi/testhooks.go).\n")
+	for _, c := range points {
+		fmt.Fprintf(&b, "%s = %d\n", c.name, c.value)
+	}
+	b.WriteString("\n# The functions that the release library exports, its API: those of CDEF\n")
+	b.WriteString("# but the test hooks'.\nAPI = (")
+	var api []string
+	for _, e := range exports {
+		if e.tag == "" {
+			api = append(api, strconv.Quote(e.name))
+		}
+	}
+	b.WriteString(strings.Join(api, ", ") + ")\n")
 	b.WriteString("\n# The JSON of the requests and of the host's answers (goext/bridge/messages.go);\n")
 	b.WriteString("# a key of a TypedDict that is not total may be absent. A HOST_ERROR answer\n")
 	b.WriteString("# is a HostErrorAnswer.\n")
@@ -71,7 +90,11 @@ func Generate(root string) ([]byte, error) {
 	b.WriteString("\n\n# cffi's declarations of the library's types and exported functions.\nCDEF = \"\"\"\n")
 	b.WriteString(declarations(string(header)))
 	for _, e := range exports {
-		b.WriteString(e + "\n")
+		b.WriteString(e.prototype)
+		if e.tag != "" {
+			b.WriteString(" // only in a library built with -tags " + e.tag)
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\"\"\"\n")
 	return b.Bytes(), nil
@@ -85,6 +108,28 @@ type constant struct {
 // ops reads the constants of type Op, named OpCopyData and so on, as
 // COPY_DATA and so on.
 func ops(path string) ([]constant, error) {
+	return constants(path, func(v *ast.ValueSpec, name string) string {
+		if t, ok := v.Type.(*ast.Ident); ok && t.Name == "Op" {
+			return snake(strings.TrimPrefix(name, "Op"))
+		}
+		return ""
+	})
+}
+
+// panicPoints reads the constants named panicHere and so on, where
+// pbi_test_panic makes a panic happen, as PANIC_HERE and so on.
+func panicPoints(path string) ([]constant, error) {
+	return constants(path, func(_ *ast.ValueSpec, name string) string {
+		if rest, ok := strings.CutPrefix(name, "panic"); ok && rest != "" && unicode.IsUpper(rune(rest[0])) {
+			return "PANIC_" + snake(rest)
+		}
+		return ""
+	})
+}
+
+// constants reads the file's constants with a literal value that rename
+// gives a Python name ("" to leave one out), sorted by value.
+func constants(path string, rename func(v *ast.ValueSpec, name string) string) ([]constant, error) {
 	file, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 	if err != nil {
 		return nil, err
@@ -97,10 +142,14 @@ func ops(path string) ([]constant, error) {
 		}
 		for _, spec := range gen.Specs {
 			v := spec.(*ast.ValueSpec)
-			if t, ok := v.Type.(*ast.Ident); !ok || t.Name != "Op" || len(v.Values) != len(v.Names) {
+			if len(v.Values) != len(v.Names) {
 				continue
 			}
 			for i, name := range v.Names {
+				py := rename(v, name.Name)
+				if py == "" {
+					continue
+				}
 				lit, ok := v.Values[i].(*ast.BasicLit)
 				if !ok {
 					return nil, fmt.Errorf("%s: %s: want a literal value", path, name.Name)
@@ -109,12 +158,12 @@ func ops(path string) ([]constant, error) {
 				if err != nil {
 					return nil, err
 				}
-				out = append(out, constant{snake(strings.TrimPrefix(name.Name, "Op")), value})
+				out = append(out, constant{py, value})
 			}
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no constants of type Op", path)
+		return nil, fmt.Errorf("%s: none of the constants wanted", path)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].value < out[j].value })
 	return out, nil
@@ -182,15 +231,21 @@ func declarations(header string) string {
 	return strings.TrimRight(b.String(), "\n") + "\n\n"
 }
 
-// exports are the C prototypes of the package's //export functions.
-func exports(dir string) ([]string, error) {
+// export is one of the package's //export functions.
+type export struct {
+	name, prototype string
+	tag             string // the build tag that the function's file needs, "" for the release build
+}
+
+// exports are the package's //export functions.
+func exports(dir string) ([]export, error) {
 	fset := token.NewFileSet()
 	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(paths)
-	var out []string
+	var out []export
 	for _, path := range paths {
 		if strings.HasSuffix(path, "_test.go") {
 			continue
@@ -208,10 +263,7 @@ func exports(dir string) ([]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
-			if tag := buildTag(file); tag != "" {
-				proto += " // only in a library built with -tags " + tag
-			}
-			out = append(out, proto)
+			out = append(out, export{fn.Name.Name, proto, buildTag(file)})
 		}
 	}
 	return out, nil

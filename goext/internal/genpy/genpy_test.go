@@ -38,6 +38,9 @@ func TestContent(t *testing.T) {
 		"uint64_t pbi_start(char *doc, size_t n, char **errOut);\n",
 		"int pbi_step(uint64_t id, int status, char *doc, size_t n, void *arr, void *schema, pbi_request *out);\n",
 		"void pbi_close(uint64_t id);\n", "char *pbi_stats(void);\n",
+		"PANIC_HERE = 0\n", "PANIC_ENGINE = 1\n", "PANIC_STEP = 2\n",
+		`API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats")` + "\n",
+		"char *pbi_test_panic(int where, int op); // only in a library built with -tags pbitest\n",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("generated file lacks %q:\n%s", want, out)
