@@ -21,9 +21,10 @@ type Session struct {
 	answers chan Answer
 	cancel  context.CancelFunc
 	closed  <-chan struct{} // closed by Close
-	waiting bool            // a call is out and not yet answered
-	pending Op              // that call's op
-	ended   bool
+	// The op of the call that is out and not yet answered; OpDone (the
+	// zero Op) when none.
+	outstanding Op
+	ended       bool
 	// host errors so far
 	failures int
 }
@@ -89,25 +90,19 @@ func (s *Session) Step(a Answer) Call {
 		s.failures++
 		he.Seq = s.failures
 	}
-	if s.waiting {
+	if s.waiting() {
 		s.answers <- a
 	} else if a.Record != nil {
 		a.Record.Release()
 	}
 	c := <-s.calls
-	s.waiting = c.Op != OpDone
-	s.pending = c.Op
+	s.outstanding = c.Op
 	s.ended = c.Op == OpDone
 	return c
 }
 
-// Pending is the op of the call the host is answering; OpDone when none.
-func (s *Session) Pending() Op {
-	if !s.waiting {
-		return OpDone
-	}
-	return s.pending
-}
+// waiting reports whether a call is out and not yet answered.
+func (s *Session) waiting() bool { return s.outstanding != OpDone }
 
 // Abort answers the outstanding call with err, a failure on the host's
 // side of the bridge rather than in the host (a panic recovered in the C
@@ -116,7 +111,7 @@ func (s *Session) Pending() Op {
 // ends with err. With no call outstanding the session ends at once with
 // err.
 func (s *Session) Abort(err error) Call {
-	if s.waiting {
+	if s.waiting() {
 		return s.Step(Answer{Err: err})
 	}
 	s.ended = true
@@ -127,9 +122,9 @@ func (s *Session) Abort(err error) Call {
 // cancelled, the engine's further calls fail without reaching the host.
 func (s *Session) Close() {
 	s.cancel()
-	if s.waiting {
+	if s.waiting() {
 		s.answers <- Answer{Err: errors.New("the session was closed")}
-		s.waiting = false
+		s.outstanding = OpDone
 	}
 }
 

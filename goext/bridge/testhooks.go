@@ -25,3 +25,7 @@ func testPanicAt(op Op) {
 		panic(fmt.Sprintf("test panic before request %d", op))
 	}
 }
+
+// Pending is the op of the call the host is answering; OpDone when none.
+// The C ABI's hook of a panic in pbi_step reads it.
+func (s *Session) Pending() Op { return s.outstanding }

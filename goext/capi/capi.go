@@ -169,7 +169,7 @@ func pbi_step(id C.uint64_t, status C.int, doc *C.char, n C.size_t, arr, schema 
 	default:
 		a.Err = errors.New("unknown answer status")
 	}
-	testPanicInStep(h.s.Pending())
+	testPanicInStep(h.s)
 	answered = true
 	putRequest(out, h, h.s.Step(a))
 	return 0

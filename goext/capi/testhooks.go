@@ -29,7 +29,10 @@ var faultSink byte
 // stepPanic is the op whose answering pbi_step panics once; 0 when unarmed.
 var stepPanic atomic.Int32
 
-func testPanicInStep(op bridge.Op) {
+// testPanicInStep panics if pbi_test_panic armed stepPanic for the op of
+// the call that s's host is answering.
+func testPanicInStep(s *bridge.Session) {
+	op := s.Pending()
 	if t := stepPanic.Load(); t != 0 && bridge.Op(t) == op && stepPanic.CompareAndSwap(t, 0) {
 		panic(fmt.Sprintf("test panic answering request %d", op))
 	}
