@@ -1,7 +1,7 @@
 // A host for the wheel's libpgbulkingest.so in C, as small as it gets, so
 // that .ci/check_arm64.sh can load the arm64 library under qemu-aarch64
 // without an arm64 Python: it dlopen()s the library as cffi does and
-// drives the C ABI that python/pg_bulk_ingest/_native.py declares.
+// drives the C ABI that python/pg_bulk_ingest/_protocol.py declares.
 //
 //     arm64_loader path/to/libpgbulkingest.so               (the wheel's: no test hooks)
 //     arm64_loader path/to/libpgbulkingest.so --test-hooks  (python build.py --test-hooks)
@@ -20,7 +20,12 @@
 
 #include "../goext/capi/capi.h" // pbi_request and the answer statuses: the ABI's one definition
 
-enum { OP_DONE = 0 };
+// The engine's op that ends a session and where pbi_test_panic makes a
+// panic happen in the call itself: check_arm64.sh defines them from
+// _protocol.py, which Go generates.
+#if !defined(OP_DONE) || !defined(PANIC_HERE)
+#error "compile with -DOP_DONE=... -DPANIC_HERE=... (python/pg_bulk_ingest/_protocol.py)"
+#endif
 
 typedef uint64_t (*start_fn)(char *doc, size_t n, char **err);
 typedef int (*step_fn)(uint64_t id, int status, char *doc, size_t n, void *arr, void *schema, pbi_request *out);
@@ -109,7 +114,7 @@ int main(int argc, char **argv) {
 	// A fault (a read of a PROT_NONE page) inside the library: the Go
 	// runtime's signal handler must turn it into an error the call returns.
 	if (hooks && test_panic != NULL) {
-		char *msg = test_panic(0, 0);
+		char *msg = test_panic(PANIC_HERE, 0);
 		check(msg != NULL && strstr(msg, "Go panic") != NULL, "a memory fault becomes an error", msg);
 		if (msg != NULL)
 			free_(msg);

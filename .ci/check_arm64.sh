@@ -66,6 +66,9 @@ tools=(auditwheel "$zig_pin")
 PY=$TOOLS/bin/python
 "$PY" -m pip install -q --disable-pip-version-check "${tools[@]}"
 ZIGCC=("$PY" -m ziglang cc -target aarch64-linux-gnu.2.17)
+# What Go defines for the Python side (python/pg_bulk_ingest/_protocol.py,
+# generated), read without importing the package.
+protocol() { python3 -c 'import runpy, sys; p = runpy.run_path("python/pg_bulk_ingest/_protocol.py"); print(eval(sys.argv[1], p))' "$1"; }
 done_step ok "tools"
 
 step "Building the arm64 wheel: PG_BULK_INGEST_TARGET=aarch64 pip wheel --no-deps ."
@@ -108,12 +111,14 @@ for lib in $needed; do
 done
 [ "$(printf '%s\n' "$newest" 2.17 | sort -V | tail -1)" = 2.17 ] || fail "needs GLIBC_$newest, newer than 2.17"
 exports=$(readelf --dyn-syms -W "$LIB" | awk '$4 == "FUNC" && $5 == "GLOBAL" && $7 != "UND" {print $8}' | sed 's/@.*//' | sort | xargs)
+api=$(protocol '"\n".join(API)' | sort | xargs)
 echo "exports: $exports"
-[ "$exports" = "pbi_close pbi_free pbi_start pbi_stats pbi_step" ] || fail "exports more or less than the pbi_ API"
+[ "$exports" = "$api" ] || fail "exports more or less than the pbi_ API ($api: _protocol.API)"
 done_step ok "readelf: AArch64, needs $needed, newest GLIBC_$newest, exports the pbi_ API alone"
 
 step "Loading the wheel's library, and the one with the test hooks, under qemu-aarch64 (.ci/arm64_loader.c)"
-"${ZIGCC[@]}" -O1 -Wall -Werror -o "$OUT/arm64_loader" .ci/arm64_loader.c -ldl
+"${ZIGCC[@]}" -O1 -Wall -Werror -DOP_DONE="$(protocol DONE)" -DPANIC_HERE="$(protocol PANIC_HERE)" \
+  -o "$OUT/arm64_loader" .ci/arm64_loader.c -ldl
 qemu-aarch64 "$OUT/arm64_loader" "$LIB" || fail "the arm64 loader failed under qemu-aarch64"
 PG_BULK_INGEST_TARGET=aarch64 "$PY" build.py --test-hooks --output "$OUT/test-hooks/libpgbulkingest.so"
 qemu-aarch64 "$OUT/arm64_loader" "$OUT/test-hooks/libpgbulkingest.so" --test-hooks \
