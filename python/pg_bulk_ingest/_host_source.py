@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from ._chunks import Limits, chunks
 from ._constants import HighWatermark
 from ._errors import describe
 from ._native import ffi
-from ._protocol import HighWatermarkAnswer, NextBatchAnswer, OnBeforeVisibleRequest
+from ._protocol import ChunkAnswer, HighWatermarkAnswer, NextBatchAnswer, OnBeforeVisibleRequest
 
 # An Arrow chunk is cut at CHUNK_ROWS rows or CHUNK_BYTES of values,
 # whichever comes first: big enough to amortise a call, small enough to
@@ -26,6 +26,15 @@ from ._protocol import HighWatermarkAnswer, NextBatchAnswer, OnBeforeVisibleRequ
 # at once: built, encoded, queued for the driver, kept for messages).
 CHUNK_ROWS = 10_000
 CHUNK_BYTES = 4 << 20
+
+
+class Chunk(NamedTuple):
+    """The answer to NEXT_CHUNK: its JSON and the chunk's record batch,
+    exported through the Arrow C Data Interface for the engine to import."""
+
+    answer: ChunkAnswer
+    array: Any  # cffi's struct ArrowArray *
+    schema: Any  # cffi's struct ArrowSchema *
 
 
 class HostSource:
@@ -102,9 +111,9 @@ class HostSource:
         )
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
 
-    def next_chunk(self, _doc: Any) -> Optional[Tuple[int, Any, Any]]:
-        """The next rows of the batch as (table index, C ArrowArray, C
-        ArrowSchema), exported for the engine to import; None at its end."""
+    def next_chunk(self, _doc: Any) -> Optional[Chunk]:
+        """The next rows of the batch, for the table they go to; None at its
+        end."""
         assert self._chunks is not None
         try:
             table, batch = next(self._chunks)
@@ -113,7 +122,7 @@ class HostSource:
         c_arr = ffi.new("struct ArrowArray *")
         c_schema = ffi.new("struct ArrowSchema *")
         batch._export_to_c(int(ffi.cast("uintptr_t", c_arr)), int(ffi.cast("uintptr_t", c_schema)))
-        return table, c_arr, c_schema
+        return Chunk({"table": table}, c_arr, c_schema)
 
     def high_watermark(self, _doc: Any) -> HighWatermarkAnswer:
         """The finished batch's high watermark, as the JSON value to store

@@ -1,4 +1,4 @@
-"""Runs one ingest: starts a Go session and answers its requests until it is
+"""Runs one ingest: starts a Go session and answers its calls until it is
 done. The answers come from the host sides of the engine's interfaces
 (goext/engine/conn.go): HostConn (_host_conn.py), HostSource
 (_host_source.py) and, for Logger, the session itself."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from ._errors import IngestError
 from ._host_conn import HostConn
-from ._host_source import HostSource
+from ._host_source import Chunk, HostSource
 from ._native import ffi, lib
 from ._protocol import (
     BEGIN,
@@ -39,7 +39,10 @@ from ._protocol import (
 )
 
 
-class Request:
+class Call:
+    """One call of the engine to the host (goext/bridge's Call): its op, its
+    JSON, parsed, and its bytes (a COPY_DATA's)."""
+
     __slots__ = ("op", "doc", "data")
 
     def __init__(self, op: int, doc: Any, data: Optional[bytes]) -> None:
@@ -51,8 +54,8 @@ class Session:
         self._spec = spec
         self._conn = conn
         self._logger = logger
-        # What answers each request but COPY_BEGIN's (_copy_from): a
-        # function of the request's JSON that returns the answer's.
+        # What answers each call but COPY_BEGIN's (_copy_from): a function
+        # of the call's JSON that returns the answer's.
         self._handlers: Dict[int, Callable[[Any], Any]] = {
             EXEC: conn.exec,
             QUERY: conn.query,
@@ -74,8 +77,8 @@ class Session:
         self._errors: List[BaseException] = []
         self._out = ffi.new("pbi_request *")
         self._handle = 0
-        # An interrupt (Ctrl-C) raised as a call into the engine returned,
-        # to answer the request that the call brought.
+        # An interrupt (Ctrl-C) raised as pbi_step returned, to answer the
+        # call that pbi_step brought.
         self._interrupt: Optional[BaseException] = None
 
     def run(self) -> None:
@@ -87,16 +90,16 @@ class Session:
             lib().pbi_free(err[0])
             raise ValueError(message)
         try:
-            req = self._step(NO_ANSWER)
-            while req.op != DONE:
-                req = self._answer(req)
+            call = self._step(NO_ANSWER)
+            while call.op != DONE:
+                call = self._answer(call)
         finally:
             lib().pbi_close(self._handle)
             self._conn.close()
-        self._finish(req)
+        self._finish(call)
         self._raise_interrupt()
 
-    def _finish(self, done: Request) -> None:
+    def _finish(self, done: Call) -> None:
         if done.doc is None:
             return
         failure = done.doc.get("host") or 0
@@ -108,10 +111,8 @@ class Session:
             error.add_note(done.doc["error"])
         raise error
 
-    def _step(
-        self, status: int, doc: bytes = b"", record: Optional[Tuple[Any, Any]] = None
-    ) -> Request:
-        arr, schema = record if record is not None else (ffi.NULL, ffi.NULL)
+    def _step(self, status: int, doc: bytes = b"", chunk: Optional[Chunk] = None) -> Call:
+        arr, schema = (chunk.array, chunk.schema) if chunk is not None else (ffi.NULL, ffi.NULL)
         out = self._out
         try:
             lib().pbi_step(self._handle, status, doc, len(doc), arr, schema, out)
@@ -121,23 +122,23 @@ class Session:
             try:
                 parsed = json.loads(ffi.unpack(out.json, out.json_len)) if out.json_len else None
                 data = ffi.unpack(ffi.cast("char *", out.data), out.data_len) if out.data_len else None
-                return Request(out.op, parsed, data)
+                return Call(out.op, parsed, data)
             except BaseException as e:  # noqa: B036 - as above, while reading the answer
                 if isinstance(e, Exception):
                     raise
                 self._interrupt = e
 
-    def _raise_interrupt(self, req: Optional[Request] = None) -> None:
-        """Raises the pending interrupt, if any, unless req is a LOG: the
+    def _raise_interrupt(self, call: Optional[Call] = None) -> None:
+        """Raises the pending interrupt, if any, unless call is a LOG: the
         engine goes on whatever the answer to one."""
-        if self._interrupt is not None and (req is None or req.op != LOG):
+        if self._interrupt is not None and (call is None or call.op != LOG):
             e, self._interrupt = self._interrupt, None
             raise e
 
-    def _ok(self) -> Request:
+    def _ok(self) -> Call:
         return self._step(OK)
 
-    def _fail(self, e: BaseException, message: Optional[str] = None) -> Request:
+    def _fail(self, e: BaseException, message: Optional[str] = None) -> Call:
         """Reports e to the engine, by default as its type and text."""
         self._errors.append(e)
         if message is None:
@@ -154,48 +155,45 @@ class Session:
             answer["context"] = context
         return self._step(HOST_ERROR, json.dumps(answer).encode())
 
-    def _answer(self, req: Request) -> Request:
-        """Answers req and returns the next request."""
-        if req.op == COPY_BEGIN:
-            return self._copy_from(req)  # answers by itself, request by request
-        record = None
+    def _answer(self, call: Call) -> Call:
+        """Answers call and returns the next one."""
+        if call.op == COPY_BEGIN:
+            return self._copy_from(call)  # answers by itself, call by call
         try:
-            self._raise_interrupt(req)
-            result = self._handlers[req.op](req.doc)
-            if isinstance(result, tuple):  # an Arrow chunk (HostSource.next_chunk)
-                table, c_arr, c_schema = result
-                result, record = {"table": table}, (c_arr, c_schema)
-            doc = json.dumps(result).encode()
+            self._raise_interrupt(call)
+            result = self._handlers[call.op](call.doc)
+            chunk = result if isinstance(result, Chunk) else None  # HostSource.next_chunk's
+            doc = json.dumps(result if chunk is None else chunk.answer).encode()
         except BaseException as e:  # noqa: B036 - every failure, even Ctrl-C, unwinds the batch in Go
-            if req.op == LOG and not isinstance(e, Exception):
-                self._interrupt = e  # for a request whose failure stops the engine
+            if call.op == LOG and not isinstance(e, Exception):
+                self._interrupt = e  # for a call whose failure stops the engine
                 return self._ok()
             return self._fail(e)
-        return self._step(OK, doc, record)
+        return self._step(OK, doc, chunk)
 
-    def _copy_from(self, req: Request) -> Request:
-        """Answers the requests of one Conn.CopyFrom: COPY_BEGIN, the
-        COPY_DATA that feed the COPY and the requests that come between
+    def _copy_from(self, call: Call) -> Call:
+        """Answers the calls of one Conn.CopyFrom: COPY_BEGIN, the
+        COPY_DATA that feed the COPY and the calls that come between
         them (the next chunk's), until COPY_END."""
         conn = self._conn
         try:
-            conn.copy_begin(req.doc)
-            req = self._ok()
+            conn.copy_begin(call.doc)
+            call = self._ok()
             while True:
-                self._raise_interrupt(req)
-                if req.op == COPY_DATA:
-                    conn.copy_data(req.data)  # type: ignore[arg-type]
-                    req = self._ok()
-                elif req.op in (COPY_END, DONE):
+                self._raise_interrupt(call)
+                if call.op == COPY_DATA:
+                    conn.copy_data(call.data)  # type: ignore[arg-type]
+                    call = self._ok()
+                elif call.op in (COPY_END, DONE):
                     break
                 else:
-                    req = self._answer(req)
-            if req.op == DONE:
+                    call = self._answer(call)
+            if call.op == DONE:
                 conn.copy_abort(IngestError("the engine stopped during a COPY"))
-                return req
-            if "error" in req.doc:
+                return call
+            if "error" in call.doc:
                 # Go aborted the COPY and reports its own error.
-                error = IngestError(req.doc["error"])
+                error = IngestError(call.doc["error"])
                 conn.copy_abort(error)
                 return self._fail(error, str(error))
             conn.copy_end()
