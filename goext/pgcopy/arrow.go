@@ -1,10 +1,11 @@
 package pgcopy
 
-// Readers of Arrow arrays of any layout, which the type families' readers
-// build on: the binary and the text encoders of a type read values
-// through the same reader, so that a chunk stores the same values in
-// either format. (Closures rather than method values, which the compiler
-// does not inline Value into.)
+// Readers of Arrow arrays of any layout that several type families'
+// readers build on (one family's own readers are in its file): the
+// binary and the text encoders of a type read values through the same
+// reader, so that a chunk stores the same values in either format.
+// (Closures rather than method values, which the compiler does not
+// inline Value into.)
 
 import (
 	"math"
@@ -91,40 +92,4 @@ func decimals(a arrow.Array) (func(i int) *big.Int, int) {
 		return func(i int) *big.Int { return a.Value(i).BigInt() }, int(a.DataType().(*arrow.Decimal256Type).Scale)
 	}
 	return nil, 0
-}
-
-// days reads an Arrow date array as days since the Unix epoch.
-func days(a arrow.Array) func(i int) int64 {
-	switch a := a.(type) {
-	case *array.Date32:
-		return func(i int) int64 { return int64(a.Value(i)) }
-	case *array.Date64:
-		return func(i int) int64 { return floorDiv(int64(a.Value(i)), 86400000) }
-	}
-	return nil
-}
-
-const microsPerDay = 86400 * 1000000
-
-// toMicros converts a timestamp in unit to microseconds, truncating
-// nanoseconds toward minus infinity as PostgreSQL rounds none.
-func toMicros(v int64, unit arrow.TimeUnit) (int64, bool) {
-	switch unit {
-	case arrow.Second:
-		return v * 1000000, v <= math.MaxInt64/1000000 && v >= math.MinInt64/1000000
-	case arrow.Millisecond:
-		return v * 1000, v <= math.MaxInt64/1000 && v >= math.MinInt64/1000
-	case arrow.Nanosecond:
-		return floorDiv(v, 1000), true
-	}
-	return v, true
-}
-
-// floorDiv divides rounding toward minus infinity.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }

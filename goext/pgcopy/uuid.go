@@ -16,7 +16,7 @@ const (
 
 func init() {
 	registerOIDs(codec{binary: uuidField, text: uuidText}, OIDUUID)
-	// UUID[] is an array (array.go) whose items have a UUID's text.
+	// UUID[] is an array (arrays.go) whose items have a UUID's text.
 	registerOIDs(codec{text: uuidText}, OIDUUIDArray)
 }
 
