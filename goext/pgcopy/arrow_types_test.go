@@ -42,7 +42,7 @@ func dictionaryColumn(t testing.TB, dt arrow.DataType, values []any, indices []a
 // per row: NULL for a binary null.
 func encodeAll(t *testing.T, col Target, rec arrow.Record) (fields []string, lines []string, binErr, textErr error) {
 	t.Helper()
-	if rows, err := NewRows([]Target{col}, rec); err != nil {
+	if rows, err := newBinaryRows([]Target{col}, rec); err != nil {
 		binErr = err
 	} else {
 		for i := 0; i < int(rec.NumRows()); i++ {

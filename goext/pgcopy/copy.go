@@ -36,10 +36,10 @@ type Record struct {
 // values the server parses as it parses upstream's.
 func Prepare(cols []Target, rec arrow.Record) (*Record, error) {
 	n := int(rec.NumRows())
-	if rows, err := NewRows(cols, rec); err == nil {
+	if rows, err := newBinaryRows(cols, rec); err == nil {
 		return &Record{rows: rows, format: Binary, n: n}, nil
 	}
-	rows, err := NewTextRows(cols, rec)
+	rows, err := newTextRows(cols, rec)
 	if err != nil {
 		return nil, err
 	}

@@ -97,11 +97,11 @@ func TestNumericTextLeftToTheServer(t *testing.T) {
 	for _, values := range [][]string{{"1", "1_000"}, {"0x1F"}, {"2", "x\"y"}, {"1e999999"}} {
 		rec := oneColumn(t, arrow.BinaryTypes.String, func(b array.Builder) { b.(*array.StringBuilder).AppendValues(values, nil) })
 		cols := []Target{{Name: "amount", OID: OIDNumeric, Type: "numeric"}}
-		if _, err := NewRows(cols, rec); !errors.Is(err, errServerReads) {
-			t.Errorf("%q: NewRows gave %v, want the text path", values, err)
+		if _, err := newBinaryRows(cols, rec); !errors.Is(err, errTextOnly) {
+			t.Errorf("%q: newBinaryRows gave %v, want the text path", values, err)
 		}
-		if _, err := NewTextRows(cols, rec); err != nil {
-			t.Errorf("%q: NewTextRows: %v", values, err)
+		if _, err := newTextRows(cols, rec); err != nil {
+			t.Errorf("%q: newTextRows: %v", values, err)
 		}
 	}
 }

@@ -2,7 +2,10 @@
 // when every column's type has a binary encoder for its Arrow type, else
 // text. Each type family's file (integers.go, uuid.go, ...) holds its
 // encoders and readers and registers them for its types' OIDs or
-// receive functions; this file and textrows.go hold what all share.
+// receive functions. The other files hold what all share: copy.go the
+// format choice (Prepare) and the COPY framing (Encoder), this file the
+// codec registry and the binary rows, textrows.go the text rows, and
+// arrow.go the readers of Arrow arrays that several families use.
 package pgcopy
 
 import (
@@ -95,32 +98,41 @@ func (e *ValueError) Unwrap() error { return e.Err }
 // field appends the length-prefixed value of row i, which is not null.
 type field func(dst []byte, i int) ([]byte, error)
 
-// Rows encodes the rows of one Arrow record whose columns are the target
-// columns in order, as binary COPY tuples.
-type Rows struct {
+// binaryRows encodes the rows of one Arrow record whose columns are the
+// target columns in order, as binary COPY tuples.
+type binaryRows struct {
 	cols   []Target
 	arrays []arrow.Array
 	fields []field
 }
 
-// NewRows checks that rec fits cols and prepares an encoder per column.
-func NewRows(cols []Target, rec arrow.Record) (*Rows, error) {
+// newBinaryRows checks that rec fits cols and prepares a field per column.
+func newBinaryRows(cols []Target, rec arrow.Record) (*binaryRows, error) {
+	fields, err := perColumn(cols, rec, fieldFor)
+	if err != nil {
+		return nil, err
+	}
+	return &binaryRows{cols: cols, arrays: rec.Columns(), fields: fields}, nil
+}
+
+// perColumn checks that rec has a column per target column and prepares
+// each with prepare: a binary field or a text.
+func perColumn[T any](cols []Target, rec arrow.Record, prepare func(Target, arrow.Array) (T, error)) ([]T, error) {
 	if int(rec.NumCols()) != len(cols) {
 		return nil, fmt.Errorf("record has %d columns, the table has %d", rec.NumCols(), len(cols))
 	}
-	r := &Rows{cols: cols, arrays: rec.Columns(), fields: make([]field, len(cols))}
+	prepared := make([]T, len(cols))
 	for c, col := range cols {
-		f, err := fieldFor(col, r.arrays[c])
-		if err != nil {
+		var err error
+		if prepared[c], err = prepare(col, rec.Column(c)); err != nil {
 			return nil, fmt.Errorf("column %q (%s): %w", col.Name, col.Type, err)
 		}
-		r.fields[c] = f
 	}
-	return r, nil
+	return prepared, nil
 }
 
 // Append appends row i as one binary COPY tuple.
-func (r *Rows) Append(dst []byte, i int) ([]byte, error) {
+func (r *binaryRows) Append(dst []byte, i int) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.fields)))
 	for c, f := range r.fields {
 		if r.arrays[c].IsNull(i) {
@@ -158,8 +170,10 @@ func unsupported(a arrow.Array) error {
 	return fmt.Errorf("values of Arrow type %s cannot be stored in this column", a.DataType())
 }
 
-// errTextOnly marks an Arrow type that a column takes only through text
-// COPY, whose text the server reads as it reads upstream's.
+// errTextOnly marks values that a column takes only through text COPY,
+// whose text the server reads as it reads upstream's: those of an Arrow
+// type without a binary encoder for the column, or text that parsedField
+// leaves to the server.
 var errTextOnly = errors.New("the server reads these values from their text")
 
 func textOnly(reason string) error { return fmt.Errorf("%s: %w", reason, errTextOnly) }
@@ -212,7 +226,7 @@ func parsedField(a arrow.Array, get func(int) string, parse func(dst []byte, s s
 		if !a.IsNull(i) {
 			var err error
 			if buf, err = parse(buf, get(i)); err != nil {
-				return nil, fmt.Errorf("%w: %v", errServerReads, err)
+				return nil, textOnly(err.Error())
 			}
 		}
 		ends[i] = len(buf)
@@ -225,6 +239,3 @@ func parsedField(a arrow.Array, get func(int) string, parse func(dst []byte, s s
 		return append(dst, buf[start:ends[i]]...), nil
 	}, nil
 }
-
-// errServerReads marks values whose reading is left to the server.
-var errServerReads = errors.New("left for the server to read as text")

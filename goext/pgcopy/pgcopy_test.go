@@ -41,7 +41,7 @@ func encodeOne(t testing.TB, oid uint32, rec arrow.Record, i int) ([]byte, error
 
 func encodeCol(t testing.TB, col Target, rec arrow.Record, i int) ([]byte, error) {
 	t.Helper()
-	rows, err := NewRows([]Target{col}, rec)
+	rows, err := newBinaryRows([]Target{col}, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func TestNullsAndTuples(t *testing.T) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
 	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
 	defer rec.Release()
-	rows, err := NewRows([]Target{{Name: "i", OID: OIDInt4}, {Name: "s", OID: OIDText}}, rec)
+	rows, err := newBinaryRows([]Target{{Name: "i", OID: OIDInt4}, {Name: "s", OID: OIDText}}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,12 +299,12 @@ func TestNullsAndTuples(t *testing.T) {
 	}
 }
 
-func TestNewRowsErrors(t *testing.T) {
+func TestNewBinaryRowsErrors(t *testing.T) {
 	rec := oneColumn(t, arrow.PrimitiveTypes.Int64, func(b array.Builder) { b.(*array.Int64Builder).Append(1) })
-	if _, err := NewRows([]Target{{Name: "a", OID: OIDInt8}, {Name: "b", OID: OIDInt8}}, rec); err == nil || !strings.Contains(err.Error(), "record has 1 columns, the table has 2") {
+	if _, err := newBinaryRows([]Target{{Name: "a", OID: OIDInt8}, {Name: "b", OID: OIDInt8}}, rec); err == nil || !strings.Contains(err.Error(), "record has 1 columns, the table has 2") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := NewRows([]Target{{Name: "a", OID: OIDText, Type: "text"}}, rec); err == nil || !strings.Contains(err.Error(), `column "a" (text)`) {
+	if _, err := newBinaryRows([]Target{{Name: "a", OID: OIDText, Type: "text"}}, rec); err == nil || !strings.Contains(err.Error(), `column "a" (text)`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -313,7 +313,7 @@ func TestValueError(t *testing.T) {
 	rec := oneColumn(t, arrow.PrimitiveTypes.Int64, func(b array.Builder) {
 		b.(*array.Int64Builder).AppendValues([]int64{1, 1 << 40}, nil)
 	})
-	rows, err := NewRows([]Target{{Name: "amount", OID: OIDInt4, Type: "integer"}}, rec)
+	rows, err := newBinaryRows([]Target{{Name: "amount", OID: OIDInt4, Type: "integer"}}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

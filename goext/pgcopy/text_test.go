@@ -40,7 +40,7 @@ func FuzzTextEscape(f *testing.F) {
 		schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: sa.DataType()}, {Name: "b", Type: la.DataType()}}, nil)
 		rec := array.NewRecord(schema, []arrow.Array{sa, la}, 1)
 		defer rec.Release()
-		rows, err := NewTextRows(cols, rec)
+		rows, err := newTextRows(cols, rec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,34 +18,27 @@ type text func(dst []byte, i int) ([]byte, error)
 // a dictionary's values, or a row of an array of Arrow type null.
 var errNull = errors.New("null")
 
-// TextRows encodes the rows of one Arrow record as text-format COPY lines,
+// textRows encodes the rows of one Arrow record as text-format COPY lines,
 // for columns whose Arrow type has no binary encoder: the server then
 // parses every value, as it parses upstream's.
-type TextRows struct {
+type textRows struct {
 	cols   []Target
 	arrays []arrow.Array
 	texts  []text
 	raw    []byte // the value being escaped
 }
 
-// NewTextRows checks that rec fits cols and prepares a text per column.
-func NewTextRows(cols []Target, rec arrow.Record) (*TextRows, error) {
-	if int(rec.NumCols()) != len(cols) {
-		return nil, fmt.Errorf("record has %d columns, the table has %d", rec.NumCols(), len(cols))
+// newTextRows checks that rec fits cols and prepares a text per column.
+func newTextRows(cols []Target, rec arrow.Record) (*textRows, error) {
+	texts, err := perColumn(cols, rec, textFor)
+	if err != nil {
+		return nil, err
 	}
-	r := &TextRows{cols: cols, arrays: rec.Columns(), texts: make([]text, len(cols))}
-	for c, col := range cols {
-		f, err := textFor(col, r.arrays[c])
-		if err != nil {
-			return nil, fmt.Errorf("column %q (%s): %w", col.Name, col.Type, err)
-		}
-		r.texts[c] = f
-	}
-	return r, nil
+	return &textRows{cols: cols, arrays: rec.Columns(), texts: texts}, nil
 }
 
 // Append appends row i as one text COPY line.
-func (r *TextRows) Append(dst []byte, i int) ([]byte, error) {
+func (r *textRows) Append(dst []byte, i int) ([]byte, error) {
 	for c, f := range r.texts {
 		if c > 0 {
 			dst = append(dst, '\t')

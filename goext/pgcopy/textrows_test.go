@@ -16,7 +16,7 @@ import (
 // textOne encodes row i of a one-column record as a text COPY line.
 func textOne(t testing.TB, col Target, rec arrow.Record, i int) (string, error) {
 	t.Helper()
-	rows, err := NewTextRows([]Target{col}, rec)
+	rows, err := newTextRows([]Target{col}, rec)
 	if err != nil {
 		return "", err
 	}
@@ -176,7 +176,7 @@ func TestTextRows(t *testing.T) {
 	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
 	defer rec.Release()
 	cols := []Target{{Name: "i", OID: OIDInt4, Type: "integer"}, {Name: "s", OID: OIDText, Type: "text"}}
-	rows, err := NewTextRows(cols, rec)
+	rows, err := newTextRows(cols, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestTextRows(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Column != "s" || ve.Row != 1 || ve.Value != `"bad\x00"` {
 		t.Fatalf("got %#v", err)
 	}
-	if _, err := NewTextRows(cols[:1], rec); err == nil || !strings.Contains(err.Error(), "record has 2 columns, the table has 1") {
+	if _, err := newTextRows(cols[:1], rec); err == nil || !strings.Contains(err.Error(), "record has 2 columns, the table has 1") {
 		t.Fatalf("got %v", err)
 	}
 }
