@@ -143,10 +143,9 @@ func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 		first.Record.Release()
 		return err
 	}
-	rec, err := pgcopy.Prepare(t.columns, first.Record)
+	rec, err := br.prepare(first)
 	if err != nil {
-		first.Record.Release()
-		return fmt.Errorf("batch %d: table %s: %w", br.number, t, err)
+		return err
 	}
 	target, schema := br.target(first.Table), t.spec.Schema
 	if name, ok := br.staging[first.Table]; ok {

@@ -105,16 +105,26 @@ func (s *copyStream) read() (*Chunk, *pgcopy.Record, error) {
 	if err != nil || c == nil || c.Table != s.table {
 		return c, nil, err
 	}
-	t := s.br.tables[s.table]
-	rec, err := pgcopy.Prepare(t.columns, c.Record)
+	rec, err := s.br.prepare(c)
 	if err != nil {
-		c.Record.Release()
-		return nil, nil, fmt.Errorf("batch %d: table %s: %w", s.br.number, t, err)
+		return nil, nil, err
 	}
 	if rec.Format() != s.enc.Format() {
 		rec = nil // the next COPY takes it, in its format
 	}
 	return c, rec, nil
+}
+
+// prepare prepares c's rows for COPY into its table; when they cannot
+// be, it releases c's record and says which batch and table they are of.
+func (br *batchRun) prepare(c *Chunk) (*pgcopy.Record, error) {
+	t := br.tables[c.Table]
+	rec, err := pgcopy.Prepare(t.columns, c.Record)
+	if err != nil {
+		c.Record.Release()
+		return nil, fmt.Errorf("batch %d: table %s: %w", br.number, t, err)
+	}
+	return rec, nil
 }
 
 // encode appends the rows of a chunk to buf; first is the table's rows
