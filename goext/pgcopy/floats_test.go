@@ -10,6 +10,12 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 )
 
+// floatTypes are the column types the float fuzz targets store into.
+var floatTypes = []struct {
+	typ string
+	oid uint32
+}{{"float4", OIDFloat4}, {"float8", OIDFloat8}}
+
 func FuzzFloat(f *testing.F) {
 	s := newServer(f)
 	for _, seed := range []float64{0, math.Copysign(0, -1), 1.5, 0.1, 1 + 0x1p-24, 1 + 0x1p-24 + 0x1p-52, 1 + 0x1p-24 - 0x1p-52, 3.4028234663852886e38, 3.4028235677973366e38,
@@ -17,10 +23,7 @@ func FuzzFloat(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, v float64) {
-		for _, c := range []struct {
-			typ string
-			oid uint32
-		}{{"float4", OIDFloat4}, {"float8", OIDFloat8}} {
+		for _, c := range floatTypes {
 			field, encErr := encodeValue(t, c.oid, arrow.PrimitiveTypes.Float64, v)
 			want, parseErr := s.parse(t, c.typ, pyStr(v))
 			s.check(t, fmt.Sprintf("%s %s", c.typ, pyStr(v)), c.oid, field, encErr, want, parseErr)
@@ -34,10 +37,7 @@ func FuzzFloatFromInt(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, v int64) {
-		for _, c := range []struct {
-			typ string
-			oid uint32
-		}{{"float4", OIDFloat4}, {"float8", OIDFloat8}} {
+		for _, c := range floatTypes {
 			field, encErr := encodeValue(t, c.oid, arrow.PrimitiveTypes.Int64, v)
 			want, parseErr := s.parse(t, c.typ, strconv.FormatInt(v, 10))
 			s.check(t, fmt.Sprintf("%s from int %d", c.typ, v), c.oid, field, encErr, want, parseErr)

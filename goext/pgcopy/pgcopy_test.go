@@ -32,6 +32,26 @@ func oneColumn(t testing.TB, dt arrow.DataType, build func(b array.Builder)) arr
 	return rec
 }
 
+// intAndString builds a two-row record of an int64 column i, 7 then
+// null, and a string column s of strs (valid: which are not null, nil
+// for all).
+func intAndString(t testing.TB, strs []string, valid []bool) arrow.Record {
+	t.Helper()
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	defer ib.Release()
+	ib.AppendValues([]int64{7, 0}, []bool{true, false})
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	defer sb.Release()
+	sb.AppendValues(strs, valid)
+	ia, sa := ib.NewArray(), sb.NewArray()
+	defer ia.Release()
+	defer sa.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
+	t.Cleanup(rec.Release)
+	return rec
+}
+
 // encodeOne encodes row i of a one-column record into a column of type
 // oid and returns the field (length and value) without the tuple header.
 func encodeOne(t testing.TB, oid uint32, rec arrow.Record, i int) ([]byte, error) {
@@ -269,17 +289,7 @@ func appendValue(t testing.TB, b array.Builder, v any) {
 }
 
 func TestNullsAndTuples(t *testing.T) {
-	ib := array.NewInt64Builder(memory.DefaultAllocator)
-	ib.AppendValues([]int64{7, 0}, []bool{true, false})
-	sb := array.NewStringBuilder(memory.DefaultAllocator)
-	sb.AppendNull()
-	sb.Append("x")
-	ia, sa := ib.NewArray(), sb.NewArray()
-	defer ia.Release()
-	defer sa.Release()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
-	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
-	defer rec.Release()
+	rec := intAndString(t, []string{"", "x"}, []bool{false, true})
 	rows, err := newBinaryRows([]Target{{Name: "i", OID: OIDInt4}, {Name: "s", OID: OIDText}}, rec)
 	if err != nil {
 		t.Fatal(err)

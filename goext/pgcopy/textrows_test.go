@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/decimal128"
 	"github.com/apache/arrow/go/v15/arrow/decimal256"
-	"github.com/apache/arrow/go/v15/arrow/memory"
 )
 
 // textOne encodes row i of a one-column record as a text COPY line.
@@ -165,16 +164,7 @@ func TestTextEncoder(t *testing.T) {
 }
 
 func TestTextRows(t *testing.T) {
-	ib := array.NewInt64Builder(memory.DefaultAllocator)
-	ib.AppendValues([]int64{7, 0}, []bool{true, false})
-	sb := array.NewStringBuilder(memory.DefaultAllocator)
-	sb.AppendValues([]string{"a\nb", "bad\x00"}, nil)
-	ia, sa := ib.NewArray(), sb.NewArray()
-	defer ia.Release()
-	defer sa.Release()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: ia.DataType(), Nullable: true}, {Name: "s", Type: sa.DataType(), Nullable: true}}, nil)
-	rec := array.NewRecord(schema, []arrow.Array{ia, sa}, 2)
-	defer rec.Release()
+	rec := intAndString(t, []string{"a\nb", "bad\x00"}, nil)
 	cols := []Target{{Name: "i", OID: OIDInt4, Type: "integer"}, {Name: "s", OID: OIDText, Type: "text"}}
 	rows, err := newTextRows(cols, rec)
 	if err != nil {
