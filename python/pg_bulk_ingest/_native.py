@@ -27,10 +27,9 @@ import cffi
 from ._protocol import CDEF
 
 
-# The package's tests of Go panics point this private variable at the
-# library built with the test hooks (`python build.py --test-hooks`).
-TEST_LIBRARY_VARIABLE = "_PG_BULK_INGEST_TEST_LIBRARY"
-LIBRARY = os.environ.get(TEST_LIBRARY_VARIABLE) or os.path.join(os.path.dirname(__file__), "_lib", "libpgbulkingest.so")
+# The package's tests of Go panics set it, before the library's first use,
+# to the library built with the test hooks (`python build.py --test-hooks`).
+LIBRARY = os.path.join(os.path.dirname(__file__), "_lib", "libpgbulkingest.so")
 
 ffi = cffi.FFI()
 ffi.cdef(CDEF)
@@ -164,14 +163,10 @@ def stats() -> Dict[str, Any]:
     return json.loads(doc)  # type: ignore[no-any-return]
 
 
-# Where _test_panic makes a Go panic happen (goext/capi's pbi_test_panic).
-PANIC_HERE, PANIC_ENGINE, PANIC_STEP = 0, 1, 2
-
-
 def _test_panic(where: int, op: int = 0) -> Optional[str]:
-    """For the package's tests only, with the test library loaded
-    (TEST_LIBRARY_VARIABLE): a Go panic in the call itself (PANIC_HERE;
-    returns its message), or once in the engine's goroutine instead of its
-    next request of op (PANIC_ENGINE), or in the pbi_step call that answers
-    the next request of op (PANIC_STEP); op 0 disarms."""
+    """For the package's tests only, with the test library loaded (LIBRARY):
+    a Go panic in the call itself (_protocol.PANIC_HERE; returns its
+    message), or once in the engine's goroutine instead of its next request
+    of op (PANIC_ENGINE), or in the pbi_step call that answers the next
+    request of op (PANIC_STEP); op 0 disarms."""
     return _take_string(lib().pbi_test_panic(where, op))

@@ -23,7 +23,15 @@ from helpers import connection_works, int_table, query, read_rows, rows_of, run_
 
 from pg_bulk_ingest import IngestError, ingest
 from pg_bulk_ingest import _native
-from pg_bulk_ingest._protocol import COMMIT, COPY_DATA, NEXT_CHUNK, ON_BEFORE_VISIBLE
+from pg_bulk_ingest._protocol import (
+    COMMIT,
+    COPY_DATA,
+    NEXT_CHUNK,
+    ON_BEFORE_VISIBLE,
+    PANIC_ENGINE,
+    PANIC_HERE,
+    PANIC_STEP,
+)
 
 
 def _python(code: str, timeout: float = 180) -> "subprocess.CompletedProcess[str]":
@@ -272,24 +280,34 @@ def test_two_threads_ingest_in_parallel(engine: sa.engine.Engine, schema: str, s
 # it (tests/run.py does); the installed package's library has none.
 TEST_LIBRARY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                             "build", "test-hooks", "libpgbulkingest.so")
-# This process loaded the test library: it is the child of with_test_hooks.
-HOOKED = _native.TEST_LIBRARY_VARIABLE in os.environ
+# Set in the child pytest of with_test_hooks, which loads the test library:
+# this module points the package at it before its first use (the package
+# itself takes no library path from its environment).
+HOOKED_VARIABLE = "PBI_TEST_HOOKS_CHILD"
+HOOKED = HOOKED_VARIABLE in os.environ
+if HOOKED:
+    assert _native._lib is None, "the package's library was loaded before the test library could replace it"
+    _native.LIBRARY = TEST_LIBRARY
 
 
 def with_test_hooks(test: Callable[..., None]) -> Callable[..., None]:
     """Runs test in a child pytest whose pg_bulk_ingest loads the library
-    with the test hooks; skips it when that library is not built."""
+    with the test hooks; skips it when that library is not built, or fails
+    it if PBI_REQUIRE_TEST_HOOKS is set (tests/run.py sets it)."""
     if HOOKED:
         return test
 
     @functools.wraps(test)
     def in_child(*args: Any, **kwargs: Any) -> None:
         if not os.path.exists(TEST_LIBRARY):
-            pytest.skip(f"no library with the test hooks at {TEST_LIBRARY}: python build.py --test-hooks")
+            missing = f"no library with the test hooks at {TEST_LIBRARY}: python build.py --test-hooks"
+            if os.environ.get("PBI_REQUIRE_TEST_HOOKS"):
+                pytest.fail(f"{missing} (PBI_REQUIRE_TEST_HOOKS is set: the tests of Go panics must run)")
+            pytest.skip(missing)
         case = os.environ["PYTEST_CURRENT_TEST"].rsplit(" ", 1)[0].split("::", 1)[1]
         out = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{os.path.abspath(__file__)}::{case}"],
-            env=dict(os.environ, **{_native.TEST_LIBRARY_VARIABLE: TEST_LIBRARY}),
+            env=dict(os.environ, **{HOOKED_VARIABLE: "1"}),
             capture_output=True, text=True, timeout=300,
         )
         assert out.returncode == 0 and " passed" in out.stdout, out.stdout + out.stderr
@@ -302,13 +320,13 @@ def disarm() -> Iterator[None]:
     """Disarms the panic hooks after the test, had a panic not happened."""
     yield
     if HOOKED:
-        _native._test_panic(_native.PANIC_ENGINE, 0)
-        _native._test_panic(_native.PANIC_STEP, 0)
+        _native._test_panic(PANIC_ENGINE, 0)
+        _native._test_panic(PANIC_STEP, 0)
 
 
 @with_test_hooks
 def test_go_panic_in_an_exported_call_is_an_error() -> None:
-    message = _native._test_panic(_native.PANIC_HERE)
+    message = _native._test_panic(PANIC_HERE)
     assert message is not None
     assert "internal error (Go panic)" in message and "fault address 0x" in message
     assert _native.stats()["sessions"] == 0  # the library still answers
@@ -330,12 +348,12 @@ def _arm_after_first_batch(where: int, op: int, table: sa.Table) -> Callable[[An
 @pytest.mark.parametrize(
     "where, op",
     [
-        (_native.PANIC_ENGINE, NEXT_CHUNK),
-        (_native.PANIC_ENGINE, COPY_DATA),
-        (_native.PANIC_ENGINE, ON_BEFORE_VISIBLE),
-        (_native.PANIC_ENGINE, COMMIT),
-        (_native.PANIC_STEP, NEXT_CHUNK),
-        (_native.PANIC_STEP, COPY_DATA),
+        (PANIC_ENGINE, NEXT_CHUNK),
+        (PANIC_ENGINE, COPY_DATA),
+        (PANIC_ENGINE, ON_BEFORE_VISIBLE),
+        (PANIC_ENGINE, COMMIT),
+        (PANIC_STEP, NEXT_CHUNK),
+        (PANIC_STEP, COPY_DATA),
     ],
     ids=[
         "engine-next-chunk", "engine-copy-data", "engine-on-before-visible", "engine-commit",
