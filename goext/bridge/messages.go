@@ -25,7 +25,7 @@ const (
 	OpRollback        Op = 8  //
 	OpStart           Op = 9  // the ingest starts from the stored high watermark
 	OpNextBatch       Op = 10 // the answer is the next batch, null after the last
-	OpNextChunk       Op = 11 // the answer is the batch's next chunk with its record, null after the last
+	OpNextChunk       Op = 11 // the answer is the batch's next chunk with its record or SQL, null after the last
 	OpHighWatermark   Op = 12 // the answer is the batch's high watermark
 	OpOnBeforeVisible Op = 13 // call on_before_visible
 	OpLog             Op = 14 // log a line
@@ -86,9 +86,10 @@ type NextBatchAnswer struct {
 }
 
 // ChunkAnswer is the answer to OpNextChunk: the index of the table its
-// record is for.
+// rows are for, and their SQL (engine.Chunk) when no record comes with it.
 type ChunkAnswer struct {
-	Table int `json:"table"`
+	Table int    `json:"table"`
+	SQL   string `json:"sql,omitempty"`
 }
 
 // HighWatermarkAnswer is the answer to OpHighWatermark.

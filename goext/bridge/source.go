@@ -37,7 +37,9 @@ func (h *host) NextChunk(ctx context.Context) (*engine.Chunk, error) {
 		return nil, err
 	}
 	var c *ChunkAnswer
-	if err := json.Unmarshal(a.JSON, &c); err != nil || (c == nil) != (a.Record == nil) {
+	err = json.Unmarshal(a.JSON, &c)
+	// A chunk has its record or its SQL; the batch's end (null) neither.
+	if err != nil || (c == nil && a.Record != nil) || (c != nil && (c.SQL != "") == (a.Record != nil)) {
 		if a.Record != nil {
 			a.Record.Release()
 		}
@@ -46,7 +48,7 @@ func (h *host) NextChunk(ctx context.Context) (*engine.Chunk, error) {
 	if c == nil {
 		return nil, nil
 	}
-	return &engine.Chunk{Table: c.Table, Record: a.Record}, nil
+	return &engine.Chunk{Table: c.Table, Record: a.Record, SQL: c.SQL}, nil
 }
 
 func (h *host) HighWatermark(ctx context.Context) (json.RawMessage, string, error) {

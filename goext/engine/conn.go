@@ -40,11 +40,14 @@ type Batch struct {
 	HighWatermark string
 }
 
-// Chunk is some rows of one table, columns in table order. The engine
-// releases Record once it is encoded.
+// Chunk is some rows of one table, columns in table order: a Record, or
+// SQL whose rows the engine inserts (a VALUES list or a query, the text
+// that follows INSERT INTO the table), in order among the table's other
+// chunks. The engine releases Record once it is encoded.
 type Chunk struct {
 	Table  int
 	Record arrow.Record
+	SQL    string // only when Record is nil
 }
 
 // Source hands over the batches of one ingest.

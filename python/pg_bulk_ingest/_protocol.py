@@ -80,8 +80,9 @@ class NextBatchAnswer(TypedDict):
     high_watermark: str
 
 
-class ChunkAnswer(TypedDict):
+class ChunkAnswer(TypedDict, total=False):
     table: int
+    sql: str
 
 
 class HighWatermarkAnswer(TypedDict):
