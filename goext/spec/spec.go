@@ -76,6 +76,8 @@ type Options struct {
 type Job struct {
 	Tables  []Table `json:"tables"`
 	Options Options `json:"options"`
+	// Versioned, when set, makes the job an ingest_versioned.
+	Versioned *Versioned `json:"versioned,omitempty"`
 }
 
 // Validate rejects what cannot be ingested before any SQL runs.
@@ -102,7 +104,13 @@ func (r *Job) Validate() error {
 			}
 		}
 	}
-	return r.Options.Validate()
+	if err := r.Options.Validate(); err != nil {
+		return err
+	}
+	if r.Versioned != nil {
+		return r.Versioned.validate(r)
+	}
+	return nil
 }
 
 // MaxIdentifierBytes is PostgreSQL's limit on a name (NAMEDATALEN - 1).
