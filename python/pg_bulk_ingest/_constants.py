@@ -18,3 +18,12 @@ class Upsert:
 class Delete:
     OFF = "__OFF__"
     BEFORE_FIRST_BATCH = "__BEFORE_FIRST_BATCH__"
+
+
+class OnDuplicate:
+    """What ingest_versioned does with a version whose rows hash as its
+    predecessor's; a callable is accepted too (see versioned.py)."""
+
+    SKIP = "__SKIP__"
+    ERROR = "__ERROR__"
+    KEEP = "__KEEP__"
