@@ -31,6 +31,9 @@ const (
 	OpLog             Op = 14 // log a line
 	OpForceBegin      Op = 15 // enter get_pg_force_execute(conn, logger)
 	OpForceEnd        Op = 16 // leave it, telling it whether the section failed
+	// ingest_versioned's callbacks (engine.VersionedSource)
+	OpOnDuplicate         Op = 17 // call on_duplicate; the answer says whether to stop there
+	OpOnPartitionAttached Op = 18 // call on_partition_attached
 )
 
 // Call is one request of the engine to the host.
@@ -56,6 +59,15 @@ type DoneRequest struct {
 	Host int `json:"host,omitempty"`
 	// Located: Error names where in the batch the failure arose.
 	Located bool `json:"located,omitempty"`
+	// Duplicate is set when the failure is on_duplicate=ERROR's
+	// (engine.DuplicatePartitionError).
+	Duplicate *DuplicateDone `json:"duplicate,omitempty"`
+}
+
+// DuplicateDone names the new partition that duplicates the source one.
+type DuplicateDone struct {
+	Partition string `json:"partition"`
+	Source    string `json:"source"`
 }
 
 // SQLRequest is the JSON of OpExec and OpQuery: the statement in the
@@ -110,6 +122,32 @@ type OnBeforeVisibleRequest struct {
 type LogRequest struct {
 	Msg  string   `json:"msg"`
 	Args []string `json:"args"`
+	// Logger, when set, names the logger to use instead of ingest's:
+	// "partition_wrapper" for ingest_versioned's own lines, as upstream.
+	Logger  string `json:"logger,omitempty"`
+	Warning bool   `json:"warning,omitempty"` // WARNING rather than INFO
+}
+
+// OnDuplicateRequest is the JSON of OpOnDuplicate: the new partition,
+// whose hash equals that of the source partition, both in schema.
+type OnDuplicateRequest struct {
+	Schema    string `json:"schema"`
+	Partition string `json:"partition"`
+	Source    string `json:"source"`
+}
+
+// OnDuplicateAnswer is the answer to OpOnDuplicate: on_duplicate's
+// result, true to stop with the partition unattached.
+type OnDuplicateAnswer struct {
+	Result bool `json:"result"`
+}
+
+// OnPartitionAttachedRequest is the JSON of OpOnPartitionAttached: the
+// attached partition and the "pg-bulk-ingest" object of its comment.
+type OnPartitionAttachedRequest struct {
+	Schema    string          `json:"schema"`
+	Partition string          `json:"partition"`
+	Metadata  json.RawMessage `json:"metadata"`
 }
 
 // HostErrorAnswer is the answer to any call that the host failed: its
@@ -148,6 +186,8 @@ func Messages() []Message {
 		{OpLog, LogRequest{}, nil},
 		{OpForceBegin, nil, nil},
 		{OpForceEnd, EndRequest{}, nil},
+		{OpOnDuplicate, OnDuplicateRequest{}, OnDuplicateAnswer{}},
+		{OpOnPartitionAttached, OnPartitionAttachedRequest{}, nil},
 	}
 }
 

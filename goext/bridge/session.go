@@ -64,7 +64,11 @@ func (s *Session) run(ctx context.Context, in *engine.Ingestion) {
 	done := Call{Op: OpDone}
 	if err != nil {
 		var located *engine.BatchError
-		done.JSON = mustJSON(DoneRequest{Error: err.Error(), Host: hostFailure(err), Located: errors.As(err, &located)})
+		d := DoneRequest{Error: err.Error(), Host: hostFailure(err), Located: errors.As(err, &located)}
+		if dup := (*engine.DuplicatePartitionError)(nil); errors.As(err, &dup) {
+			d.Duplicate = &DuplicateDone{Partition: dup.Partition, Source: dup.Source}
+		}
+		done.JSON = mustJSON(d)
 	}
 	select {
 	case s.calls <- done:

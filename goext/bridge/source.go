@@ -68,10 +68,36 @@ func (h *host) OnBeforeVisible(ctx context.Context, table int, schema, name stri
 	return err
 }
 
+func (h *host) OnDuplicate(ctx context.Context, schema, partition, source string) (bool, error) {
+	a, err := h.call(ctx, OpOnDuplicate, OnDuplicateRequest{Schema: schema, Partition: partition, Source: source}, nil)
+	if err != nil {
+		return false, err
+	}
+	var d OnDuplicateAnswer
+	if err := json.Unmarshal(a.JSON, &d); err != nil {
+		return false, fmt.Errorf("decoding on_duplicate's result: %w", err)
+	}
+	return d.Result, nil
+}
+
+func (h *host) OnPartitionAttached(ctx context.Context, schema, partition string, metadata json.RawMessage) error {
+	_, err := h.call(ctx, OpOnPartitionAttached, OnPartitionAttachedRequest{Schema: schema, Partition: partition, Metadata: metadata}, nil)
+	return err
+}
+
 // Info sends a log line; a failing logger must not fail the ingest.
 func (h *host) Info(format string, args ...string) {
-	if args == nil {
-		args = []string{}
+	h.log(LogRequest{Msg: format, Args: args})
+}
+
+// VersionedLog sends a line for ingest_versioned's own logger.
+func (h *host) VersionedLog(warn bool, format string, args ...string) {
+	h.log(LogRequest{Msg: format, Args: args, Logger: "partition_wrapper", Warning: warn})
+}
+
+func (h *host) log(r LogRequest) {
+	if r.Args == nil {
+		r.Args = []string{}
 	}
-	h.call(context.Background(), OpLog, LogRequest{Msg: format, Args: args}, nil) //nolint:errcheck
+	h.call(context.Background(), OpLog, r, nil) //nolint:errcheck
 }

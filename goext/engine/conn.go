@@ -66,3 +66,18 @@ type Source interface {
 	// before it commits; schema and name say where its rows went.
 	OnBeforeVisible(ctx context.Context, table int, schema, name string) error
 }
+
+// VersionedSource is the Source of a versioned ingest (spec.Versioned):
+// it also runs ingest_versioned's callbacks and logs its own lines, which
+// upstream writes on the logger "partition_wrapper", not on ingest's.
+type VersionedSource interface {
+	Source
+	// OnDuplicate runs on_duplicate for partition, whose hash equals that
+	// of source, both in schema; true stops there, leaving it unattached.
+	OnDuplicate(ctx context.Context, schema, partition, source string) (bool, error)
+	// OnPartitionAttached runs on_partition_attached for the partition
+	// just attached; metadata is the "pg-bulk-ingest" object of its comment.
+	OnPartitionAttached(ctx context.Context, schema, partition string, metadata json.RawMessage) error
+	// VersionedLog logs a line as Logger.Info does, at WARNING when warn.
+	VersionedLog(warn bool, format string, args ...string)
+}

@@ -21,6 +21,8 @@ ON_BEFORE_VISIBLE = 13
 LOG = 14
 FORCE_BEGIN = 15
 FORCE_END = 16
+ON_DUPLICATE = 17
+ON_PARTITION_ATTACHED = 18
 
 # Answer statuses of pbi_step (goext/capi/capi.h).
 OK = 0
@@ -51,12 +53,20 @@ API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats")
 #   ON_BEFORE_VISIBLE: request OnBeforeVisibleRequest
 #   LOG: request LogRequest
 #   FORCE_END: request EndRequest
+#   ON_DUPLICATE: request OnDuplicateRequest, answer OnDuplicateAnswer
+#   ON_PARTITION_ATTACHED: request OnPartitionAttachedRequest
+
+
+class DuplicateDone(TypedDict):
+    partition: str
+    source: str
 
 
 class DoneRequest(TypedDict, total=False):
     error: str
     host: int
     located: bool
+    duplicate: Optional[DuplicateDone]
 
 
 class SQLRequest(TypedDict, total=False):
@@ -96,9 +106,27 @@ class OnBeforeVisibleRequest(TypedDict):
     name: str
 
 
-class LogRequest(TypedDict):
+class LogRequest(TypedDict, total=False):
     msg: str
     args: List[str]
+    logger: str
+    warning: bool
+
+
+class OnDuplicateRequest(TypedDict):
+    schema: str
+    partition: str
+    source: str
+
+
+class OnDuplicateAnswer(TypedDict):
+    result: bool
+
+
+class OnPartitionAttachedRequest(TypedDict):
+    schema: str
+    partition: str
+    metadata: Any
 
 
 class HostErrorAnswer(TypedDict, total=False):
