@@ -110,7 +110,7 @@ func (br *batchRun) onBeforeVisible(ctx context.Context) error {
 }
 
 // load COPYs the batch's chunks; a COPY runs until a chunk of another
-// table arrives, which starts the next COPY.
+// table or an SQL chunk arrives, which comes next.
 func (br *batchRun) load(ctx context.Context) error {
 	for {
 		c := br.pending
@@ -124,12 +124,14 @@ func (br *batchRun) load(ctx context.Context) error {
 				return nil
 			}
 		}
-		if err := br.copyTable(ctx, c); err != nil {
+		step := br.copyTable
+		if c.Record == nil {
+			step = br.insertSQL
+		}
+		if err := step(ctx, c); err != nil {
 			// A chunk of the next table may have ended the failed COPY.
-			if br.pending != nil {
-				br.pending.Record.Release()
-				br.pending = nil
-			}
+			br.pending.release()
+			br.pending = nil
 			return err
 		}
 	}
@@ -147,10 +149,7 @@ func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 	if err != nil {
 		return err
 	}
-	target, schema := br.target(first.Table), t.spec.Schema
-	if name, ok := br.staging[first.Table]; ok {
-		target, schema = name, ""
-	}
+	schema, target := br.into(first.Table)
 	s := &copyStream{br: br, ctx: ctx, table: first.Table, enc: pgcopy.NewEncoder(rec.Format()), next: first, nextRec: rec, start: br.rows[first.Table]}
 	defer s.release()
 	copySQL := pgsql.CopyText
@@ -170,6 +169,31 @@ func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 	}
 	br.log.Info("Ingested %s rows in total", strconv.Itoa(s.count))
 	return nil
+}
+
+// insertSQL inserts the rows of an SQL chunk where the table's rows of
+// the batch go. It counts as one row of the table, as the host numbers it.
+func (br *batchRun) insertSQL(ctx context.Context, c *Chunk) error {
+	t := br.tables[c.Table]
+	if err := br.startTable(ctx, c.Table); err != nil {
+		return err
+	}
+	schema, target := br.into(c.Table)
+	row := br.rows[c.Table]
+	br.rows[c.Table]++
+	if err := br.conn.Exec(ctx, pgsql.InsertRows(schema, target, t.spec.ColumnNames(), c.SQL)); err != nil {
+		return &BatchError{Batch: br.number, Table: t.String(), Err: &SQLRowError{Row: row, SQL: c.SQL, Err: err}}
+	}
+	return nil
+}
+
+// into is where table i's rows of the batch go: its staging table (a
+// temporary one, schema ""), or the table it targets.
+func (br *batchRun) into(i int) (schema, table string) {
+	if name, ok := br.staging[i]; ok {
+		return "", name
+	}
+	return br.tables[i].spec.Schema, br.target(i)
 }
 
 // ingestTable is a new table built in a batch to be swapped in for the

@@ -81,9 +81,7 @@ func (s *copyStream) fill() error {
 	next, nextRec, readErr := s.read()
 	if err := <-encoded; err != nil {
 		c.Record.Release()
-		if next != nil {
-			next.Record.Release()
-		}
+		next.release()
 		return err
 	}
 	s.next, s.nextRec = next, nextRec
@@ -98,11 +96,11 @@ func (s *copyStream) fill() error {
 }
 
 // read takes the source's next chunk and, when it continues this COPY
-// (same table, same format), its prepared rows.
+// (same table, same format, not SQL), its prepared rows.
 func (s *copyStream) read() (*Chunk, *pgcopy.Record, error) {
 	c, err := s.br.src.NextChunk(s.ctx)
 	s.drained = c == nil && err == nil
-	if err != nil || c == nil || c.Table != s.table {
+	if err != nil || c == nil || c.Table != s.table || c.Record == nil {
 		return c, nil, err
 	}
 	rec, err := s.br.prepare(c)
@@ -113,6 +111,13 @@ func (s *copyStream) read() (*Chunk, *pgcopy.Record, error) {
 		rec = nil // the next COPY takes it, in its format
 	}
 	return c, rec, nil
+}
+
+// release releases c's record, if any: a nil chunk or an SQL one has none.
+func (c *Chunk) release() {
+	if c != nil && c.Record != nil {
+		c.Record.Release()
+	}
 }
 
 // prepare prepares c's rows for COPY into its table; when they cannot
@@ -154,9 +159,7 @@ func (s *copyStream) account(n int) {
 
 // release drops the chunks the stream holds.
 func (s *copyStream) release() {
-	if s.next != nil {
-		s.next.Record.Release()
-	}
+	s.next.release()
 	for _, k := range s.recent {
 		k.rec.Release()
 	}

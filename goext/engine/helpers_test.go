@@ -38,6 +38,8 @@ type batch struct {
 	failErr error
 	// chunkTypes are the Arrow types of chunk k where not its table's.
 	chunkTypes map[int][]arrow.DataType
+	// sql makes chunk k an SQL chunk of its table with this text.
+	sql map[int]string
 }
 
 // source is an engine.Source over a slice of batches; it records what
@@ -86,6 +88,9 @@ func (s *source) NextChunk(context.Context) (*engine.Chunk, error) {
 		types = s.types[c.table]
 	}
 	s.pos++
+	if text, ok := b.sql[s.pos-1]; ok {
+		return &engine.Chunk{Table: c.table, SQL: text}, nil
+	}
 	return &engine.Chunk{Table: c.table, Record: s.record(types, c.rows)}, nil
 }
 

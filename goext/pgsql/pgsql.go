@@ -124,11 +124,23 @@ func CopyText(schema, table string, columns []string) string {
 }
 
 func copyFrom(schema, table string, columns []string, format string) string {
-	target := Ident(table)
-	if schema != "" {
-		target = Qualified(schema, table)
+	return "COPY " + tableName(schema, table) + " (" + IdentList(columns) + ") FROM STDIN (FORMAT " + format + ")"
+}
+
+// InsertRows appends the rows of query, the caller's VALUES list or
+// SELECT as its driver composed it, to the named columns of schema.table
+// (a temporary table when schema is ""). The query's values are in its
+// text, so it runs with no parameters.
+func InsertRows(schema, table string, columns []string, query string) string {
+	return "INSERT INTO " + tableName(schema, table) + " (" + IdentList(columns) + ") " + query
+}
+
+// tableName quotes schema.table, or table alone when schema is "".
+func tableName(schema, table string) string {
+	if schema == "" {
+		return Ident(table)
 	}
-	return "COPY " + target + " (" + IdentList(columns) + ") FROM STDIN (FORMAT " + format + ")"
+	return Qualified(schema, table)
 }
 
 // Upsert moves the staging rows into the table, replacing every column
