@@ -56,7 +56,12 @@ def to_arrow(data: Any) -> Tabular:
         # would add a non-default one as __index_level_0__).
         return pa.Table.from_pandas(data, preserve_index=False)
     if kind == "polars":
-        return data.to_arrow()
+        import polars
+
+        # Polars' own layouts (string_view, binary_view), which the engine
+        # takes; its default export converts them, copying every string.
+        level = getattr(polars, "CompatLevel", None)  # polars >= 1.1
+        return data.to_arrow(compat_level=level.newest()) if level is not None else data.to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
         # Read batch by batch: a stream of any length keeps memory flat.
         return pa.RecordBatchReader.from_stream(data)
