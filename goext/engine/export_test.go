@@ -1,0 +1,7 @@
+package engine
+
+// For the tests of package engine_test.
+var (
+	TableHash = tableHash
+	Isoformat = isoformat
+)
