@@ -59,3 +59,13 @@ def shorten(value: Any) -> str:
 def describe(value: Any) -> str:
     """A value's type and a shortened repr, for messages about bad input."""
     return f"{type(value).__name__} {shorten(value)}"
+
+
+class DuplicatePartitionError(Exception):
+    """Raised by ingest_versioned(on_duplicate=OnDuplicate.ERROR) when the
+    new version's rows hash as the version it would replace; the new
+    partition is left unattached. Public as
+    pg_bulk_ingest.versioned.DuplicatePartitionError, as upstream's."""
+
+
+DuplicatePartitionError.__module__ = "pg_bulk_ingest.versioned"

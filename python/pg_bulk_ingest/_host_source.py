@@ -1,5 +1,5 @@
 """The host side of the engine's Source (goext/engine/conn.go): the user's
-batches, cut into Arrow chunks, their high watermarks and the
+batches, cut into Arrow chunks and SQL rows, their high watermarks and the
 on_before_visible callback. Each method answers the Source method it is
 named after."""
 
@@ -8,17 +8,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-import pyarrow as pa
 import sqlalchemy as sa
 
 from ._arrow import TableConverter
-from ._chunks import Limits, chunks
+from ._chunks import Limits, Rows, SqlRows, chunks
 from ._constants import HighWatermark
 from ._errors import describe
 from ._native import ffi
-from ._protocol import ChunkAnswer, HighWatermarkAnswer, NextBatchAnswer, OnBeforeVisibleRequest
+from ._protocol import (
+    ChunkAnswer,
+    HighWatermarkAnswer,
+    NextBatchAnswer,
+    OnBeforeVisibleRequest,
+    OnDuplicateAnswer,
+    OnDuplicateRequest,
+    OnPartitionAttachedRequest,
+)
 
 # An Arrow chunk is cut at CHUNK_ROWS rows or CHUNK_BYTES of values,
 # whichever comes first: big enough to amortise a call, small enough to
@@ -37,6 +44,17 @@ class Chunk(NamedTuple):
     schema: Any  # cffi's struct ArrowSchema *
 
 
+class Versioned(NamedTuple):
+    """What makes an ingest ingest_versioned's (versioned.py): the job's
+    "versioned" section, and what answers the engine's questions about the
+    version."""
+
+    section: Dict[str, Any]
+    on_duplicate: Optional[Callable[[Any, str, str, str], Any]]  # when a callable, else None
+    on_partition_attached: Optional[Callable[[Any, sa.Table, Any, Dict[str, Any]], Any]]
+    version: Any
+
+
 class HostSource:
     def __init__(
         self,
@@ -47,6 +65,7 @@ class HostSource:
         on_before_visible: Callable[[Any, sa.Table, Any], Any],
         logger: logging.Logger,
         max_rows_per_table_buffer: int,
+        versioned: Optional[Versioned] = None,
     ) -> None:
         self._conn = conn  # handed to on_before_visible
         self._tables = tables
@@ -57,11 +76,13 @@ class HostSource:
         self._on_before_visible = on_before_visible
         self._logger = logger
         self._buffer_rows = max_rows_per_table_buffer
+        self._versioned = versioned
         self._batch_iter: Optional[Iterator[Any]] = None
         self._batch_hwm: Any = None
         self._batch_metadata: Any = None
         self._batch_number = 0  # batches read so far; the engine numbers them alike
-        self._chunks: Optional[Iterator[Tuple[int, pa.RecordBatch]]] = None
+        self._sql = SqlRows(conn.engine.driver, conn.connection.driver_connection)
+        self._chunks: Optional[Iterator[Tuple[int, Rows]]] = None
 
     def start(self, stored: Any) -> None:
         """Calls batches() with the high watermark to start from: stored is
@@ -107,18 +128,25 @@ class HostSource:
             ) from None
         self._batch_hwm, self._batch_metadata = hwm, metadata
         self._chunks = chunks(
-            rows, self._index, self._converters, Limits(CHUNK_ROWS, CHUNK_BYTES, self._buffer_rows), self._batch_number
+            rows,
+            self._index,
+            self._converters,
+            Limits(CHUNK_ROWS, CHUNK_BYTES, self._buffer_rows),
+            self._sql,
+            self._batch_number,
         )
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
 
-    def next_chunk(self, _doc: Any) -> Optional[Chunk]:
-        """The next rows of the batch, for the table they go to; None at its
-        end."""
+    def next_chunk(self, _doc: Any) -> Union[Chunk, ChunkAnswer, None]:
+        """The next rows of the batch, for the table they go to, as Arrow or
+        as an SQL row's text; None at its end."""
         assert self._chunks is not None
         try:
             table, batch = next(self._chunks)
         except StopIteration:
             return None
+        if isinstance(batch, str):
+            return {"table": table, "sql": batch}
         c_arr = ffi.new("struct ArrowArray *")
         c_schema = ffi.new("struct ArrowSchema *")
         batch._export_to_c(int(ffi.cast("uintptr_t", c_arr)), int(ffi.cast("uintptr_t", c_schema)))
@@ -141,6 +169,19 @@ class HostSource:
 
     def on_before_visible(self, doc: OnBeforeVisibleRequest) -> None:
         self._on_before_visible(self._conn, self._ingest_table(doc), self._batch_metadata)
+
+    def on_duplicate(self, doc: OnDuplicateRequest) -> OnDuplicateAnswer:
+        """ingest_versioned's on_duplicate callable, for a new partition that
+        hashes as the source's: true stops there, unattached."""
+        assert self._versioned is not None and self._versioned.on_duplicate is not None
+        return {"result": bool(self._versioned.on_duplicate(self._conn, doc["schema"], doc["partition"], doc["source"]))}
+
+    def on_partition_attached(self, doc: OnPartitionAttachedRequest) -> None:
+        """ingest_versioned's on_partition_attached, if any, with the
+        partition's Table and the "pg-bulk-ingest" object of its comment."""
+        assert self._versioned is not None
+        if self._versioned.on_partition_attached is not None:
+            self._versioned.on_partition_attached(self._conn, self._tables[0], self._versioned.version, doc["metadata"])
 
     def _ingest_table(self, doc: OnBeforeVisibleRequest) -> sa.Table:
         """The Table the batch's rows went into: the user's own, or the new

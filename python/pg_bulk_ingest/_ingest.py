@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 from pg_force_execute import pg_force_execute
@@ -12,7 +12,7 @@ from ._constants import Delete, HighWatermark, Upsert, Visibility
 from ._drivers import Driver
 from ._errors import describe
 from ._host_conn import HostConn
-from ._host_source import HostSource
+from ._host_source import HostSource, Versioned
 from ._session import Session
 from ._spec import table_spec
 
@@ -25,6 +25,12 @@ def _check_option(name: str, value: Any, allowed: tuple[str, ...], cls: type) ->
     if value not in allowed:
         names = ", ".join(f"{cls.__name__}.{k}" for k, v in vars(cls).items() if v in allowed)
         raise ValueError(f"{name}={value!r} is not one of {names}")
+
+
+def check_options(upsert: Any, delete: Any, visibility: Any) -> None:
+    _check_option("upsert", upsert, _UPSERTS, Upsert)
+    _check_option("delete", delete, _DELETES, Delete)
+    _check_option("visibility", visibility, _VISIBILITIES, Visibility)
 
 
 def _check_conn(conn: Any) -> None:
@@ -61,9 +67,38 @@ def ingest(
     max_rows_per_table_buffer: int = 10000,
 ) -> None:
     """Ingests the batches into the metadata's tables; see README.md."""
-    _check_option("upsert", upsert, _UPSERTS, Upsert)
-    _check_option("delete", delete, _DELETES, Delete)
-    _check_option("visibility", visibility, _VISIBILITIES, Visibility)
+    run(
+        conn,
+        metadata,
+        batches,
+        high_watermark,
+        visibility,
+        upsert,
+        delete,
+        get_pg_force_execute,
+        on_before_visible,
+        logger,
+        max_rows_per_table_buffer,
+    )
+
+
+def run(
+    conn: Any,
+    metadata: Any,
+    batches: Callable[[Any], Any],
+    high_watermark: Any,
+    visibility: str,
+    upsert: str,
+    delete: str,
+    get_pg_force_execute: Callable[[Any, logging.Logger], Any],
+    on_before_visible: Callable[[Any, Any, Any], Any],
+    logger: logging.Logger,
+    max_rows_per_table_buffer: int,
+    versioned: Optional[Versioned] = None,
+) -> None:
+    """ingest(), or with versioned ingest_versioned's (versioned.py): its
+    job section and the callbacks that answer the engine's questions."""
+    check_options(upsert, delete, visibility)
     if max_rows_per_table_buffer < 1:
         raise ValueError(f"max_rows_per_table_buffer must be at least 1, not {max_rows_per_table_buffer}")
     _check_conn(conn)
@@ -84,7 +119,9 @@ def ingest(
             "visibility": visibility,
         },
     }
+    if versioned is not None:
+        spec["versioned"] = versioned.section
     source = HostSource(
-        conn, tables, batches, high_watermark, on_before_visible, logger, max_rows_per_table_buffer
+        conn, tables, batches, high_watermark, on_before_visible, logger, max_rows_per_table_buffer, versioned
     )
     Session(spec, HostConn(conn, get_pg_force_execute, logger), source, logger).run()

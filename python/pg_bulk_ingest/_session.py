@@ -9,7 +9,7 @@ import json
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
-from ._errors import IngestError
+from ._errors import DuplicatePartitionError, IngestError
 from ._host_conn import HostConn
 from ._host_source import Chunk, HostSource
 from ._native import ffi, lib
@@ -33,6 +33,8 @@ from ._protocol import (
     NO_ANSWER,
     OK,
     ON_BEFORE_VISIBLE,
+    ON_DUPLICATE,
+    ON_PARTITION_ATTACHED,
     QUERY,
     ROLLBACK,
     START,
@@ -69,7 +71,9 @@ class Session:
             NEXT_CHUNK: source.next_chunk,
             HIGH_WATERMARK: source.high_watermark,
             ON_BEFORE_VISIBLE: source.on_before_visible,
-            LOG: self._info,
+            ON_DUPLICATE: source.on_duplicate,
+            ON_PARTITION_ATTACHED: source.on_partition_attached,
+            LOG: self._log,
         }
         # Every exception reported to the engine, in order: the engine
         # recovers from some (a savepoint's attempt) and names the one that
@@ -103,6 +107,12 @@ class Session:
         if done.doc is None:
             return
         failure = done.doc.get("host") or 0
+        duplicate = done.doc.get("duplicate")
+        if duplicate:
+            raise DuplicatePartitionError(
+                f"on_duplicate=__ERROR__: Duplicate partition detected: {duplicate['partition']} has same hash "
+                f"as {duplicate['source']}"
+            )
         if not failure:
             raise IngestError(done.doc["error"])
         error = self._errors[failure - 1]
@@ -202,6 +212,8 @@ class Session:
             conn.copy_abort(IngestError("the COPY was interrupted"), interrupted=not isinstance(e, Exception))
             return self._fail(e)
 
-    def _info(self, doc: LogRequest) -> None:
-        """Logger.Info."""
-        self._logger.info(doc["msg"], *doc["args"])
+    def _log(self, doc: LogRequest) -> None:
+        """Logger.Info, or a line of ingest_versioned's, on its logger."""
+        name = doc.get("logger")
+        logger = logging.getLogger(name) if name else self._logger
+        logger.log(logging.WARNING if doc.get("warning") else logging.INFO, doc["msg"], *doc["args"])
