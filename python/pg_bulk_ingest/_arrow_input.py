@@ -56,16 +56,40 @@ def to_arrow(data: Any) -> Tabular:
         # would add a non-default one as __index_level_0__).
         return pa.Table.from_pandas(data, preserve_index=False)
     if kind == "polars":
-        import polars
-
-        # Polars' own layouts (string_view, binary_view), which the engine
-        # takes; its default export converts them, copying every string.
-        level = getattr(polars, "CompatLevel", None)  # polars >= 1.1
-        return data.to_arrow(compat_level=level.newest()) if level is not None else data.to_arrow()
+        return _from_polars(data)
     if hasattr(data, "__arrow_c_stream__"):
         # Read batch by batch: a stream of any length keeps memory flat.
         return pa.RecordBatchReader.from_stream(data)
     return pa.record_batch(data)
+
+
+def _from_polars(data: Any) -> pa.Table:
+    import polars
+
+    # Object columns would export as the addresses of their Python objects.
+    objects = [name for name, dtype in data.schema.items() if dtype == polars.Object]
+    if objects:
+        raise TypeError(
+            f"column(s) {', '.join(map(repr, objects))} of polars type Object hold Python objects, "
+            "which have no Arrow form: cast them to a polars type first"
+        )
+    # Polars' own layouts (string_view, binary_view), which the engine
+    # takes; its default export converts them, copying every string.
+    level = getattr(polars, "CompatLevel", None)  # polars >= 1.1
+    kwargs = {"compat_level": level.newest()} if level is not None else {}
+    try:
+        return data.to_arrow(**kwargs)
+    except Exception as e:
+        failing = [f"{name!r} ({dtype})" for name, dtype in data.schema.items() if not _exports(data.select(name), kwargs)]
+        raise TypeError(f"column(s) {', '.join(failing)}: {e}") from e
+
+
+def _exports(data: Any, kwargs: Dict[str, Any]) -> bool:
+    try:
+        data.to_arrow(**kwargs)
+    except Exception:
+        return False
+    return True
 
 
 class ArrowInput:

@@ -7,6 +7,7 @@ them on the server, as text and by the types' own equality."""
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 import zoneinfo
 from decimal import Decimal
@@ -15,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from helpers import Batches, qi, query, run_ingest
+from helpers import Batches, qi, query, run_ingest, table_exists
 from sqlalchemy.dialects import postgresql
 
 from pg_bulk_ingest import IngestError, Upsert
@@ -23,9 +24,6 @@ from pg_bulk_ingest import IngestError, Upsert
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 KOLKATA = zoneinfo.ZoneInfo("Asia/Kolkata")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
-
-# pyarrow < 16 has no view layouts: there their cases use the plain ones.
-STRING_VIEW = pa.string_view() if hasattr(pa, "string_view") else pa.string()
 
 COLUMNS: List[Tuple[str, Any]] = [
     ("id", sa.INTEGER),
@@ -90,8 +88,6 @@ NOT_NULL = ROWS[:3]
 
 
 def json_text(value: Any) -> Optional[str]:
-    import json
-
     return None if value is None else json.dumps(value)
 
 
@@ -106,7 +102,7 @@ def arrow_columns(rows: Sequence[Tuple[Any, ...]], types: Dict[str, pa.DataType]
     arrays = {}
     for name in NAMES:
         type_ = types.get(name)
-        text = type_ is not None and (pa.types.is_string(type_) or pa.types.is_large_string(type_) or type_ == STRING_VIEW)
+        text = type_ is not None and (pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_string_view(type_))
         values = column(rows, name)
         if name == "j":
             values = [json_text(v) for v in values]
@@ -133,7 +129,7 @@ def pyarrow_table(rows: Sequence[Tuple[Any, ...]]) -> pa.Table:
 
 def record_batch_reader(rows: Sequence[Tuple[Any, ...]]) -> pa.RecordBatchReader:
     """The other string layouts, in a reader of one-row batches."""
-    table = arrow_columns(rows, {**PYARROW_TYPES, "n": STRING_VIEW, "t": pa.large_string(), "vc": STRING_VIEW,
+    table = arrow_columns(rows, {**PYARROW_TYPES, "n": pa.string_view(), "t": pa.large_string(), "vc": pa.string_view(),
                                  "j": pa.large_string(), "u": pa.string(), "by": pa.large_binary()})
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=1))
 
@@ -317,3 +313,46 @@ def test_upsert_with_forms_overlapping_tuple_rows_keeps_the_last_of_each_key(
     )
     assert_same_stored_values(engine, tuples, frames, numeric_scale is not None)
     assert query(engine, f"SELECT count(*) FROM {qi(schema, 'frames')}") == [(len(rows),)]
+
+
+def one_column(schema: str, type_: Any) -> sa.Table:
+    return sa.Table("t", sa.MetaData(), sa.Column("v", type_), schema=schema)
+
+
+def test_pandas_missing_values_are_null_where_polars_keeps_nan(engine: sa.engine.Engine, schema: str) -> None:
+    # pandas marks a missing float or Decimal with NaN, and pyarrow reads it
+    # so (as upstream's Table.from_pandas does); polars has NULL apart.
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    floats = one_column(schema, postgresql.DOUBLE_PRECISION)
+    ingest_items(engine, floats, [(floats, pd.DataFrame({"v": [1.5, float("nan")]})),
+                                  (floats, pl.DataFrame({"v": [2.5, float("nan"), None]}))])
+    assert query(engine, f"SELECT v::text FROM {qi(schema, 't')} ORDER BY ctid") == [("1.5",), (None,), ("2.5",), ("NaN",), (None,)]
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {qi(schema, 't')}"))
+    decimals = one_column(schema, sa.NUMERIC)
+    ingest_items(engine, decimals, [(decimals, pd.DataFrame({"v": pd.Series([Decimal("NaN"), Decimal("1.5")], dtype=object)}))])
+    assert query(engine, f"SELECT v::text FROM {qi(schema, 't')} ORDER BY ctid") == [(None,), ("1.5",)]
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_python_values_for_jsonb_are_refused_naming_the_column(engine: sa.engine.Engine, schema: str, library: str) -> None:
+    # Arrow data carries JSON as text: a column of dicts is an Arrow struct.
+    module = pytest.importorskip(library)
+    table = one_column(schema, postgresql.JSONB)
+    data = module.DataFrame({"v": [{"a": 1}, None]})
+    with pytest.raises(IngestError, match=r'table "test_\w+"\."t": column "v" \(jsonb\): values of Arrow type struct<a: int64>'):
+        ingest_items(engine, table, [(table, data)])
+
+
+def test_polars_columns_without_an_arrow_form_are_refused_naming_them(engine: sa.engine.Engine, schema: str) -> None:
+    pl = pytest.importorskip("polars")
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.INTEGER), sa.Column("v", postgresql.BYTEA), schema=schema)
+    objects = pl.DataFrame({"id": [1], "v": pl.Series([object()], dtype=pl.Object)})
+    with pytest.raises(TypeError, match=r"table test_\w+\.t: .*column\(s\) 'v' of polars type Object hold Python objects"):
+        ingest_items(engine, table, [(table, objects)])
+    if hasattr(pl, "Int128"):
+        huge = pl.DataFrame({"id": [1], "v": pl.Series([2**100], dtype=pl.Int128)})
+        with pytest.raises(TypeError, match=r"table test_\w+\.t: .*column\(s\) 'v' \(Int128\)"):
+            ingest_items(engine, table, [(table, huge)])
+    assert not table_exists(engine, schema, "t")  # the first batch's transaction, rolled back
