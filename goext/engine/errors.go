@@ -33,7 +33,7 @@ func (e *SQLRowError) Error() string {
 	if len(text) > sqlShown {
 		text = strings.ToValidUTF8(text[:sqlShown], "") + "..."
 	}
-	return fmt.Sprintf("row %d, the SQL %s: %s", e.Row, text, e.Err)
+	return fmt.Sprintf("row %d (SQL: %s): %s", e.Row, text, e.Err)
 }
 
 func (e *SQLRowError) Unwrap() error { return e.Err }
