@@ -1,4 +1,5 @@
-"""Splits a batch's (table, row) stream into per-table Arrow chunks."""
+"""Splits a batch's (table, row) stream into per-table Arrow chunks, and
+SQL rows' text."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from itertools import islice, repeat
 from operator import is_
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -38,6 +39,52 @@ class Limits(NamedTuple):
     # max_rows_per_table_buffer, as upstream: the rows of a table held
     # while another table's are sent; more are sent, as a chunk of their own.
     buffer_rows: int
+
+
+# The sql modules of the drivers whose SQL objects can be rows.
+SQL_MODULES = ("psycopg2.sql", "psycopg.sql")
+
+# A chunk's rows: Arrow, or the text of an SQL row.
+Rows = Union[pa.RecordBatch, str]
+
+
+def sql_module(cls: type) -> Optional[str]:
+    """The driver's sql module of which cls is SQL or Composed, if any: a
+    driver not imported has no objects to be rows."""
+    for name in SQL_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and issubclass(cls, (module.SQL, module.Composed)):
+            return name
+    return None
+
+
+class SqlRows:
+    """SQL objects of the connection's driver as rows: the engine inserts
+    the rows of their text (a VALUES list or a SELECT), which the driver
+    composes, Literals and all; nothing of it is formatted here."""
+
+    def __init__(self, driver: str, driver_connection: Any) -> None:
+        self.driver, self.module = driver, driver + ".sql"
+        self._connection = driver_connection
+
+    def text(self, row: Any, p: _Pending, batch: Any) -> str:
+        row_number = p.converted + len(p.rows)
+        where = f"batch {batch}, table {p.converter.label}, row {row_number} of this table's rows in the batch"
+        module = sql_module(type(row))
+        if module != self.module:
+            raise TypeError(
+                f"{where}: {describe(row)} is of {module}, but the connection's driver is {self.driver}: "
+                f"SQL rows must be {self.module}.SQL or {self.module}.Composed objects"
+            )
+        text: str = row.as_string(self._connection)
+        if not text.strip():
+            raise ValueError(f"{where}: the SQL row is empty: expected a VALUES list or a SELECT")
+        return text
+
+
+def _is_item(cls: type) -> bool:
+    """Whether values of type cls are items other than rows: Arrow data or SQL."""
+    return is_arrow(cls) or sql_module(cls) is not None
 
 
 class _Pending:
@@ -108,21 +155,29 @@ class _Pending:
             self.converted += chunk.num_rows
             yield chunk
 
+    def sql_chunks(self, text: str) -> Iterator[Rows]:
+        """An SQL row, after the rows before it: it counts as one row."""
+        yield from self.flush()
+        self.converted += 1
+        yield text
+
 
 def chunks(
     rows: Iterable[Tuple[Any, Any]],
     index: Dict[Any, int],
     converters: List[TableConverter],
     limits: Limits,
+    sql: SqlRows,
     batch: Any = None,
-) -> Iterator[Tuple[int, pa.RecordBatch]]:
+) -> Iterator[Tuple[int, Rows]]:
     """Yields (table index, batch) of limits.chunk_rows rows or about
-    limits.chunk_bytes (fewer at the end, before an Arrow-native item of the
-    table, or when limits.buffer_rows of a table are held while another's
-    are sent), keeping each table's row order. An item is a row, or Arrow
-    data of any number of rows (see _arrow_input), sent in chunks within
-    the same limits. Items of tables missing from index are skipped; batch
-    names the batch in messages."""
+    limits.chunk_bytes (fewer at the end, before an Arrow-native item or an
+    SQL row of the table, or when limits.buffer_rows of a table are held
+    while another's are sent), keeping each table's row order. An item is a
+    row, Arrow data of any number of rows (see _arrow_input), sent in chunks
+    within the same limits, or an SQL object of sql's driver, yielded as its
+    text. Items of tables missing from index are skipped; batch names the
+    batch in messages."""
     pending = [_Pending(c, limits, batch) for c in converters]
     slab_rows = 1  # items read at a time: the smallest next slab of the tables with rows
     current = None  # the table being sent
@@ -141,10 +196,10 @@ def chunks(
             tables, data = _transpose(items)
         except (TypeError, ValueError):
             raise _not_a_pair(items, seen, batch) from None
-        types = list(map(type, data))  # row tuples, or also Arrow data?
+        types = list(map(type, data))  # row tuples, or also Arrow data or SQL?
         rows_only = types.count(tuple) == len(types)
-        if not rows_only and any(map(is_arrow, set(types))):
-            for i, chunk in _mixed(items, index, pending, batch, seen):
+        if not rows_only and any(map(_is_item, set(types))):
+            for i, chunk in _mixed(items, index, pending, sql, batch, seen):
                 yield i, chunk
                 current = i
             touched: Iterable[int] = range(len(pending))
@@ -284,17 +339,21 @@ def _mixed(
     items: List[Tuple[Any, Any]],
     index: Dict[Any, int],
     pending: List[_Pending],
+    sql: SqlRows,
     batch: Any,
     seen: int,
-) -> Iterator[Tuple[int, pa.RecordBatch]]:
-    """A slab with Arrow-native items: each sent where it comes among its
-    table's rows."""
+) -> Iterator[Tuple[int, Rows]]:
+    """A slab with Arrow-native items or SQL rows: each sent where it comes
+    among its table's rows."""
     for table, item in items:
         i = _index_of(index, table, items, seen, batch)
         if i is None:
             continue
         if is_arrow(type(item)):
             for chunk in pending[i].arrow_chunks(item, batch):
+                yield i, chunk
+        elif sql_module(type(item)) is not None:
+            for chunk in pending[i].sql_chunks(sql.text(item, pending[i], batch)):
                 yield i, chunk
         else:
             _check_row(item, pending[i], batch)

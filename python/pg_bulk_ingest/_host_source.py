@@ -1,5 +1,5 @@
 """The host side of the engine's Source (goext/engine/conn.go): the user's
-batches, cut into Arrow chunks, their high watermarks and the
+batches, cut into Arrow chunks and SQL rows, their high watermarks and the
 on_before_visible callback. Each method answers the Source method it is
 named after."""
 
@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-import pyarrow as pa
 import sqlalchemy as sa
 
 from ._arrow import TableConverter
-from ._chunks import Limits, chunks
+from ._chunks import Limits, Rows, SqlRows, chunks
 from ._constants import HighWatermark
 from ._errors import describe
 from ._native import ffi
@@ -82,7 +81,8 @@ class HostSource:
         self._batch_hwm: Any = None
         self._batch_metadata: Any = None
         self._batch_number = 0  # batches read so far; the engine numbers them alike
-        self._chunks: Optional[Iterator[Tuple[int, pa.RecordBatch]]] = None
+        self._sql = SqlRows(conn.engine.driver, conn.connection.driver_connection)
+        self._chunks: Optional[Iterator[Tuple[int, Rows]]] = None
 
     def start(self, stored: Any) -> None:
         """Calls batches() with the high watermark to start from: stored is
@@ -128,18 +128,25 @@ class HostSource:
             ) from None
         self._batch_hwm, self._batch_metadata = hwm, metadata
         self._chunks = chunks(
-            rows, self._index, self._converters, Limits(CHUNK_ROWS, CHUNK_BYTES, self._buffer_rows), self._batch_number
+            rows,
+            self._index,
+            self._converters,
+            Limits(CHUNK_ROWS, CHUNK_BYTES, self._buffer_rows),
+            self._sql,
+            self._batch_number,
         )
         return {"metadata": str(metadata), "high_watermark": str(hwm)}
 
-    def next_chunk(self, _doc: Any) -> Optional[Chunk]:
-        """The next rows of the batch, for the table they go to; None at its
-        end."""
+    def next_chunk(self, _doc: Any) -> Union[Chunk, ChunkAnswer, None]:
+        """The next rows of the batch, for the table they go to, as Arrow or
+        as an SQL row's text; None at its end."""
         assert self._chunks is not None
         try:
             table, batch = next(self._chunks)
         except StopIteration:
             return None
+        if isinstance(batch, str):
+            return {"table": table, "sql": batch}
         c_arr = ffi.new("struct ArrowArray *")
         c_schema = ffi.new("struct ArrowSchema *")
         batch._export_to_c(int(ffi.cast("uintptr_t", c_arr)), int(ffi.cast("uintptr_t", c_schema)))
