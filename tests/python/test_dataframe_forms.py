@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from helpers import Batches, qi, query, run_ingest, table_exists
 from sqlalchemy.dialects import postgresql
+from test_arrow_input import StreamOnly
 
 from pg_bulk_ingest import IngestError, Upsert
 
@@ -136,16 +137,6 @@ def record_batch_reader(rows: Sequence[Tuple[Any, ...]]) -> pa.RecordBatchReader
 
 def record_batch(rows: Sequence[Tuple[Any, ...]]) -> pa.RecordBatch:
     return pyarrow_table(rows).combine_chunks().to_batches()[0]
-
-
-class StreamOnly:
-    """An object of some other library: only the Arrow PyCapsule stream."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self._table = table
-
-    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        return self._table.__arrow_c_stream__(requested_schema)
 
 
 def pycapsule_stream(rows: Sequence[Tuple[Any, ...]]) -> StreamOnly:
@@ -293,9 +284,10 @@ def test_upsert_with_forms_overlapping_tuple_rows_keeps_the_last_of_each_key(
 ) -> None:
     make, rows, numeric_scale = FORMS[form]
     changed = [(r[0],) + rows[(k + 1) % len(rows)][1:] for k, r in enumerate(rows)]
-    # Batch 1: tuple rows of every key. Batch 2: keys 2.. in the form, then
-    # a tuple row of key 3 after it (the tuple wins), then the form again for
-    # key 1 (the form wins over batch 1). Key 1 is the tuples' last row.
+    # Batch 1: tuple rows of every key. Batch 2: new values of every key
+    # but 1 in the form; then key 3's old values as a tuple row (they win
+    # over the form's); then key 1's new values in the form (they win over
+    # batch 1's). The twin gets the same as tuple rows throughout.
     later = [r for r in changed if r[0] != 1]
     again = [r for r in changed if r[0] == 1]
     tuples, frames = twin_tables(schema, pk=True)
