@@ -64,8 +64,17 @@ func Ingest(ctx context.Context, conn Conn, job *spec.Job, src Source, log Logge
 // one transaction each, storing each batch's high watermark in the first
 // table's comment. On error the current batch is rolled back; earlier
 // batches stay committed. Ingests into a common table take turns, a
-// transaction at a time (lockTables).
-func (in *Ingestion) Run(ctx context.Context, conn Conn, src Source, log Logger) (err error) {
+// transaction at a time (lockTables). A versioned job (spec.Versioned)
+// ingests into its partition so, between its own transactions before
+// and after (versioned.go); its src must be a VersionedSource.
+func (in *Ingestion) Run(ctx context.Context, conn Conn, src Source, log Logger) error {
+	if in.job.Versioned != nil {
+		return in.runVersioned(ctx, conn, src, log)
+	}
+	return in.ingest(ctx, conn, src, log)
+}
+
+func (in *Ingestion) ingest(ctx context.Context, conn Conn, src Source, log Logger) (err error) {
 	job := in.job
 	r := &run{conn: conn, src: src, log: log, opts: job.Options}
 	for i := range job.Tables {
