@@ -63,17 +63,22 @@ func (s *Session) run(ctx context.Context, in *engine.Ingestion) {
 	}()
 	done := Call{Op: OpDone}
 	if err != nil {
-		var located *engine.BatchError
-		d := DoneRequest{Error: err.Error(), Host: hostFailure(err), Located: errors.As(err, &located)}
-		if dup := (*engine.DuplicatePartitionError)(nil); errors.As(err, &dup) {
-			d.Duplicate = &DuplicateDone{Partition: dup.Partition, Source: dup.Source}
-		}
-		done.JSON = mustJSON(d)
+		done.JSON = mustJSON(failure(err))
 	}
 	select {
 	case s.calls <- done:
 	case <-ctx.Done():
 	}
+}
+
+// failure is the Done JSON of an ingest that failed with err.
+func failure(err error) DoneRequest {
+	var located *engine.BatchError
+	d := DoneRequest{Error: err.Error(), Host: hostFailure(err), Located: errors.As(err, &located)}
+	if dup := (*engine.DuplicatePartitionError)(nil); errors.As(err, &dup) {
+		d.Duplicate = &DuplicateDone{Partition: dup.Partition, Source: dup.Source}
+	}
+	return d
 }
 
 // hostFailure is the Seq of the host error that caused err, 0 if none.

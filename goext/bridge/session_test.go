@@ -1,9 +1,13 @@
 package bridge
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/engine"
 )
 
 // TestCloseMidIngest closes a session while the engine waits for the
@@ -50,5 +54,19 @@ func TestStartRefusesAnInvalidJob(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after a refused start, %d before", n, before)
+	}
+}
+
+// TestDoneNamesADuplicate: on_duplicate=ERROR's failure reaches the host
+// with the two partitions, for Python's DuplicatePartitionError.
+func TestDoneNamesADuplicate(t *testing.T) {
+	err := fmt.Errorf("context: %w", &engine.DuplicatePartitionError{Schema: "s", Partition: "b__2", Source: "b__1"})
+	got := string(mustJSON(failure(err)))
+	want := `{"error":"context: on_duplicate=__ERROR__: Duplicate partition detected: b__2 has same hash as b__1","duplicate":{"partition":"b__2","source":"b__1"}}`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := string(mustJSON(failure(errors.New("x")))); got != `{"error":"x"}` {
+		t.Errorf("other failure: %s", got)
 	}
 }
