@@ -6,7 +6,9 @@ test hooks that the tests of Go panics load in a child process (python
 build.py --test-hooks), installs the wheel into virtual environments
 under .venvs/ and runs pytest there with no Go on PATH: under SQLAlchemy
 2 with psycopg2 and psycopg 3, under SQLAlchemy 1.4 with psycopg2, and
-the Airflow and Dagster examples in environments of their own. The Go
+the Airflow and Dagster examples in environments of their own; upstream
+pg-bulk-ingest 0.1.3 gets one too, which the switch test of
+ingest_versioned runs (PBI_UPSTREAM_PYTHON). The Go
 tests run from the checkout, with the test hooks (-tags pbitest). All
 against DATABASE_URL, or a PostgreSQL server started here.
 
@@ -43,6 +45,7 @@ class Environment(NamedTuple):
     runs: List[List[str]]  # pytest's paths, one run each: tests/python and tests/examples each have a conftest
     optional: bool = False  # a failed install skips its tests instead of failing the run
     python: Optional[str] = None  # another Python version than this one's, e.g. "3.9"
+    wheel: bool = True  # ours installed too; not beside upstream's package, which has the same name
 
 
 PYTEST_BASE = ["pytest>=7", "pgserver>=0.1.4"]
@@ -70,6 +73,12 @@ ENVIRONMENTS: Dict[str, Environment] = {
         ["SQLAlchemy==2.0.0", "psycopg2-binary==2.9.2", "psycopg[binary]==3.1.4", "pyarrow==16.0.0", "numpy<2",
          "cffi==1.15.0", "pg-force-execute==0.0.10", "to-file-like-obj==0.0.5", "pytest>=7", "pgvector>=0.2"],
         [SMOKE], True, "3.9",
+    ),
+    # Upstream's package, which test_versioned_switch.py runs in a child
+    # process (PBI_UPSTREAM_PYTHON) to switch a versioned dataset between
+    # the two libraries; no tests run in it. Its utils module imports psycopg2.
+    "upstream": Environment(
+        ["pg-bulk-ingest==0.1.3", "psycopg[binary]>=3.1.4", "psycopg2-binary>=2.9.2"], [], True, wheel=False
     ),
     "python3.13": Environment(
         ["SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", "pytest>=7", "pgvector>=0.2",
@@ -153,8 +162,9 @@ def prepare(name: str, environment: Environment, wheel: str) -> Optional[str]:
     reason = create_venv(name, environment.python) if fresh else None
     if reason is None:
         pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        installed = subprocess.run(pip + environment.requirements + [wheel], cwd=ROOT, capture_output=True, text=True)
-        if installed.returncode == 0:
+        ours = [wheel] if environment.wheel else []
+        installed = subprocess.run(pip + environment.requirements + ours, cwd=ROOT, capture_output=True, text=True)
+        if installed.returncode == 0 and ours:
             installed = subprocess.run(pip + ["--force-reinstall", "--no-deps", wheel], cwd=ROOT,
                                        capture_output=True, text=True)
         if installed.returncode == 0:
@@ -297,7 +307,11 @@ def test(pytest_args: List[str]) -> int:
     # the library with the test hooks (build_test_library built it).
     user_env = dict(env, PATH=without_go(env.get("PATH", "")), PBI_DOWNLOADS=os.path.join(BUILD, "downloads"),
                     PBI_REQUIRE_TEST_HOOKS="1")
+    if "upstream" not in unavailable:
+        user_env["PBI_UPSTREAM_PYTHON"] = python_of("upstream")
     for name, environment in ENVIRONMENTS.items():
+        if not environment.runs:
+            continue
         label = f"pytest .venvs/{name}"
         if name in unavailable:
             results[label] = f"skipped: {unavailable[name]}"

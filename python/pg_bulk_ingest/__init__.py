@@ -11,6 +11,7 @@ from ._constants import Delete, HighWatermark, OnDuplicate, Upsert, Visibility  
 from ._errors import IngestError  # noqa: E402
 from ._ingest import ingest  # noqa: E402
 from ._predicates import partition_attached, table_exists, view_exists  # noqa: E402
+from .versioned import ingest_versioned  # noqa: E402
 
 __all__ = [
     "Delete",
@@ -20,6 +21,7 @@ __all__ = [
     "Upsert",
     "Visibility",
     "ingest",
+    "ingest_versioned",
     "partition_attached",
     "table_exists",
     "to_file_like_obj",
