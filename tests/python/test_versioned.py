@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from helpers import Batches, catalog_columns, primary_key, query, relations
+from versioned_table import base_table
 
 import pg_bulk_ingest
 from pg_bulk_ingest import Delete, HighWatermark, OnDuplicate, Upsert, versioned
@@ -113,20 +114,6 @@ P1, P2 = "mytab__20240101", "mytab__20240102"
 ROWS = [(1, "a", Decimal("1.5"), "x"), (2, "é'b", None, None)]
 UPSTREAM_HASH = "cbf653105efb6e39b0e6d05b90304693"
 WRAPPER = "partition_wrapper"
-
-
-def base_table(schema: Any, column: str = "_version") -> sa.Table:
-    return sa.Table(
-        "mytab",
-        sa.MetaData(),
-        sa.Column("id", sa.INTEGER, primary_key=True),
-        sa.Column("name", sa.VARCHAR(20), nullable=False),
-        sa.Column("val", sa.NUMERIC),
-        sa.Column("tag", sa.VARCHAR, index=True),
-        sa.Index(None, "name", "id"),
-        sa.Index("mytab_val_idx", "val"),
-        schema=schema,
-    )
 
 
 def batch(table: sa.Table, rows: Any, hwm: Any = "h") -> Any:

@@ -15,7 +15,8 @@ from typing import Any, List, Optional
 import pytest
 import sqlalchemy as sa
 from helpers import Batches, query, relations
-from test_versioned import P1, P2, ROWS, UPSTREAM_HASH, V1, V2, attached, base_table, batch, comment_of, run_versioned, view_source
+from test_versioned import P1, P2, ROWS, UPSTREAM_HASH, V1, V2, attached, batch, comment_of, run_versioned, view_source
+from versioned_table import base_table
 
 from pg_bulk_ingest import OnDuplicate
 
@@ -26,25 +27,19 @@ pytestmark = pytest.mark.skipif(
 )
 V3, P3 = "2024-01-03", "mytab__20240103"
 
-# Upstream's ingest_versioned of the rows given as JSON into base_table's
-# twin; prints "duplicate" for its DuplicatePartitionError.
+# Upstream's ingest_versioned of the rows given as JSON into base_table;
+# prints "duplicate" for its DuplicatePartitionError.
 CHILD = """
 import json, sys
 from decimal import Decimal
 import sqlalchemy as sa
 from pg_bulk_ingest.versioned import DuplicatePartitionError, ingest_versioned
 
-url, schema, version, rows, on_duplicate = json.loads(sys.argv[1])
-table = sa.Table(
-    "mytab", sa.MetaData(),
-    sa.Column("id", sa.INTEGER, primary_key=True),
-    sa.Column("name", sa.VARCHAR(20), nullable=False),
-    sa.Column("val", sa.NUMERIC),
-    sa.Column("tag", sa.VARCHAR, index=True),
-    sa.Index(None, "name", "id"),
-    sa.Index("mytab_val_idx", "val"),
-    schema=schema,
-)
+url, schema, version, rows, on_duplicate, tests = json.loads(sys.argv[1])
+sys.path.insert(0, tests)
+from versioned_table import base_table
+
+table = base_table(schema)
 rows = [(r[0], r[1], None if r[2] is None else Decimal(r[2]), r[3]) for r in rows]
 
 def batches(high_watermark):
@@ -68,7 +63,7 @@ def upstream(engine: sa.engine.Engine, schema: str, version: str, rows: List[Any
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     assert UPSTREAM is not None
     done = subprocess.run(
-        [UPSTREAM, "-c", CHILD, json.dumps([url, schema, version, as_json, on_duplicate])],
+        [UPSTREAM, "-c", CHILD, json.dumps([url, schema, version, as_json, on_duplicate, os.path.dirname(__file__)])],
         env=env,
         cwd="/",
         capture_output=True,
