@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
@@ -109,30 +109,53 @@ def counts(url: str, schema: str, tables: List[Any]) -> Dict[str, int]:
     return dict(zip(names, found))
 
 
-def checksum(url: str, schema: str, tables: List[Any]) -> str:
-    """md5 of the tables' rows as text, in id order: equal contents give equal checksums."""
-    parts = execute(
-        url,
-        *(
-            f"SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) FROM {quoted(schema, table.name)} t"
+def checksum(url: str, schema: str, tables: List[Any], version: Optional[str] = None) -> str:
+    """md5 of the tables' rows as text, in id order: equal contents give equal checksums. With a
+    version (ingest_versioned's tables are views), also the hash in its partition's comment."""
+    statements = [
+        f"SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) FROM {quoted(schema, table.name)} t"
+        for table in tables
+    ]
+    if version is not None:
+        statements += [
+            f"SELECT obj_description('{quoted(schema, partition_name(table.name, version))}'::regclass, 'pg_class')"
+            "::json -> 'pg-bulk-ingest' ->> 'hash'"
             for table in tables
-        ),
-    )
-    return "-".join(p or "empty" for p in parts)
+        ]
+    return "-".join(p or "empty" for p in execute(url, *statements))
+
+
+def partition_name(base: str, version: str) -> str:
+    """The partition of a version, as both libraries name it."""
+    return f"{base}__{version.replace('-', '')}"
 
 
 # --- ingesting ----------------------------------------------------------------------------------
 
 
-def ingest_with_library(url: str, driver: str, metadata: Any, items: Any) -> None:
-    """One batch through pg_bulk_ingest.ingest: upstream's or ours, whichever this environment has."""
+def library_ingest(conn: Any, metadata: Any, items: Any, version: Optional[str] = None, **options: Any) -> None:
+    """One batch through pg_bulk_ingest (upstream's or ours, whichever this environment has): ingest,
+    or with a version ingest_versioned of the metadata's one table."""
+    import pg_bulk_ingest
+
+    def batches(high_watermark: Any) -> Any:
+        return [(None, None, items)]
+
+    if version is None:
+        pg_bulk_ingest.ingest(conn, metadata, batches, **options)
+    else:
+        (base_table,) = metadata.tables.values()
+        pg_bulk_ingest.ingest_versioned(conn, base_table, batches, version, **options)
+
+
+def ingest_with_library(url: str, driver: str, metadata: Any, items: Any, version: Optional[str] = None) -> None:
+    """One batch through library_ingest on a connection of its own."""
     import sqlalchemy as sa
-    from pg_bulk_ingest import ingest
 
     engine = sa.create_engine(pgcluster.with_driver(url, driver))
     try:
         with engine.connect() as conn:
-            ingest(conn, metadata, lambda high_watermark: [(None, None, items)])
+            library_ingest(conn, metadata, items, version)
     finally:
         engine.dispose()
 
@@ -150,11 +173,12 @@ def warm_up(url: str, driver: str, schema: str) -> None:
     drop_schema(url, schema)
 
 
-def library_timed(url: str, driver: str, metadata: Any, make_items: Callable[[], Any], **options: Any) -> float:
-    """Seconds of one ingest through the library (options: ingest's keyword arguments), connection made
-    and library warmed up beforehand."""
+def library_timed(
+    url: str, driver: str, metadata: Any, make_items: Callable[[], Any], version: Optional[str] = None, **options: Any
+) -> float:
+    """Seconds of one library_ingest (options: ingest's keyword arguments), connection made and library
+    warmed up beforehand."""
     import sqlalchemy as sa
-    from pg_bulk_ingest import ingest
 
     schema = next(iter(metadata.tables.values())).schema
     warm_up(url, driver, schema + "_warm_up")
@@ -165,7 +189,7 @@ def library_timed(url: str, driver: str, metadata: Any, make_items: Callable[[],
             conn.rollback()
             items = make_items()
             started = time.perf_counter()
-            ingest(conn, metadata, lambda high_watermark: [(None, None, items)], **options)
+            library_ingest(conn, metadata, items, version, **options)
             return time.perf_counter() - started
     finally:
         engine.dispose()
@@ -287,20 +311,26 @@ def setup(args: Dict[str, Any]) -> Dict[str, Any]:
             setup_items = to_arrow_tables(list(work.setup_metadata.tables.values()), work.setup_items())
         else:
             setup_items = work.setup_items()
-        ingest_with_library(url, contender.driver, work.setup_metadata, setup_items)
+        setup_version = work.versions[0] if work.versions else None
+        ingest_with_library(url, contender.driver, work.setup_metadata, setup_items, setup_version)
     checkpoint(url)
     return {}
+
+
+def timed_version(work: Workload) -> Optional[str]:
+    return work.versions[1] if work.versions else None
 
 
 def timed(contender: Contender, args: Dict[str, Any], work: Workload) -> float:
     """Seconds of the contender's timed ingest; its inputs are made before the timer starts."""
     url, scenario = args["url"], args["scenario"]
+    version = timed_version(work)
     if contender.kind == "generator":
         return generator_timed(work.items)
     if contender.kind == "tuple":
-        return library_timed(url, contender.driver, work.metadata, work.items)
+        return library_timed(url, contender.driver, work.metadata, work.items, version)
     if contender.kind == "arrow":
-        return library_timed(url, contender.driver, work.metadata, arrow_items(scenario, work))
+        return library_timed(url, contender.driver, work.metadata, arrow_items(scenario, work), version)
     (table,) = work.tables
     if contender.kind == "write_row":
         return write_row_timed(url, table, work.items)
@@ -334,7 +364,7 @@ def run(args: Dict[str, Any]) -> Dict[str, Any]:
     if found != work.expected:
         result["error"] = f"wrong row counts: expected {work.expected}, found {found}"
     if args.get("checksum"):
-        result["checksum"] = checksum(url, schema, work.tables)
+        result["checksum"] = checksum(url, schema, work.tables, timed_version(work))
     drop_schema(url, schema)
     return result
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmarks: this package against upstream pg-bulk-ingest and
 against the COPY baselines (psycopg 3 write_row, ADBC, psql \\copy of a
-binary file, the server's own COPY FROM a file), over nine scenarios.
+binary file, the server's own COPY FROM a file), over ten scenarios.
 
     python3 tests/benchmarks/suite.py [--quick] [--reps N] [--rows N]
         [--scenarios S1,S2] [--contenders ours-arrow,adbc] [--all] [--output NAME] [--no-prepare]
@@ -18,7 +18,9 @@ binary file, the server's own COPY FROM a file), over nine scenarios.
    setup ingest with the same tool, tables for the COPY-only contenders),
    then the run, which times the ingest only, and afterwards checks the
    row counts (a wrong count is an error) and, in the first round, a
-   checksum of the tables' contents. Peak RSS is the run process's own.
+   checksum of the tables' contents (on S10, ingest_versioned, also the
+   partition's hash: one other than upstream's is an error, a compatibility
+   check). Peak RSS is the run process's own.
 4. Prints a table per scenario and the targets, and writes
    tests/benchmarks/results/latest.{md,json,png} (--output names them).
 
@@ -57,7 +59,7 @@ CHILD = os.path.join(HERE, "contenders.py")
 CHILD_TIMEOUT = 3600  # seconds: a run that takes longer is an error
 
 REQUIREMENTS = {
-    UPSTREAM: ["pg-bulk-ingest", "SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4"],
+    UPSTREAM: ["pg-bulk-ingest==0.1.3", "SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4"],
     OURS: [
         "SQLAlchemy>=2", "psycopg[binary]>=3.1.4", "psycopg2-binary>=2.9.2", "pyarrow", "pandas", "polars",
         "adbc-driver-postgresql", "adbc-driver-manager", "matplotlib", "pgserver>=0.1.4",
@@ -75,6 +77,9 @@ NOTES = [
     "pyarrow imports pandas at its first array when pandas is installed, about 0.17 s and 56 MiB).",
     "S9 runs ours only, to keep the runtime down (upstream would take ~10x its S1 time per run; --all includes "
     "it); its Arrow input is record batches of 100,000 rows built from the Python rows inside the timer.",
+    "S10 times ingest_versioned of a second version (the first, of the same rows, set up untimed by the same "
+    "library): copy-forward of the first, the batch upserted, hash, attach and view; its 'data' covers the view's "
+    "rows and the partition comment's hash, and DIFFERS there is an error (a compatibility check).",
 ]
 REPORTED_PACKAGES = (
     "pg-bulk-ingest", "pg-bulk-ingest-go", "SQLAlchemy", "psycopg", "psycopg-binary", "psycopg2-binary", "pyarrow",
@@ -89,7 +94,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a tenth of the rows, one repetition")
     parser.add_argument("--reps", type=int, help="repetitions per contender (default 3, --quick 1)")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of S1-S4, S7, S8 (S5, S6: a fifth; S9: 10x)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of S1-S4, S7, S8, S10 (S5, S6: a fifth; S9: 10x)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, e.g. S1,S2")
     parser.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated names (the generator baseline always runs)")
     parser.add_argument("--all", action="store_true", help="upstream on S9 too")

@@ -30,6 +30,7 @@ class ScenarioInfo:
     scale: float  # its rows: --rows times this
     append_only: bool = False  # whether the COPY-only contenders (psql, ADBC, ...) take part
     streaming: bool = False  # S9: ours only (upstream with --all), RSS compared with S1's
+    same_data: bool = False  # a checksum other than the reference's is an error (a compatibility check)
 
 
 SCENARIOS: Dict[str, ScenarioInfo] = {
@@ -44,7 +45,12 @@ SCENARIOS: Dict[str, ScenarioInfo] = {
         f"migration: {MIGRATION_ROWS:,} rows with a new nullable column rebuild a table of the scenario's rows", 1
     ),
     "S9": ScenarioInfo("streaming append, no primary key: peak RSS against S1's", 10, streaming=True),
+    "S10": ScenarioInfo(
+        "versioned: copy-forward of N rows + an N-row batch with every 10th row changed, hash, attach", 1,
+        same_data=True,
+    ),
 }
+VERSIONS = ("2024-01-01", "2024-02-01")  # S10's: set up, timed
 
 
 def scenario_rows(key: str, base_rows: int) -> int:
@@ -63,6 +69,9 @@ class Workload:
     setup_metadata: Any = None  # sa.MetaData of the untimed first ingest, if any
     setup_items: Optional[Callable[[], Iterator[Item]]] = None
     tables: List[Any] = field(default_factory=list)  # the timed metadata's tables, in order
+    # ingest_versioned's versions (set up, timed) of the metadata's one table, the base table (whose
+    # name is then the view's); None: ingest()
+    versions: Optional[Tuple[str, str]] = None
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -210,12 +219,15 @@ def workload(key: str, schema: str, rows: int) -> Workload:
     if key == "S2":
         t = basic_table(metadata, schema, "bench", primary_key=True)
         return Workload(metadata, lambda: basic_items(t, 0, rows), rows, {t.name: rows}, tables=[t])
-    if key in ("S3", "S4"):
-        t = basic_table(metadata, schema, "bench", primary_key=True)
+    if key in ("S3", "S4", "S10"):
+        # S10: a secondary index, as versioned datasets have, rebuilt in each new partition
+        index = [sa.Index("bench_name", "name")] if key == "S10" else []
+        t = basic_table(metadata, schema, "bench", primary_key=True, extra=index)
         row = basic_row if key == "S3" else changed_row
         return Workload(
             metadata, lambda: basic_items(t, 0, rows, row), rows, {t.name: rows},
             setup_metadata=metadata, setup_items=lambda: basic_items(t, 0, rows), tables=[t],
+            versions=VERSIONS if key == "S10" else None,
         )
     if key == "S5":
         t = wide_table(metadata, schema)
