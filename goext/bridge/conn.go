@@ -27,8 +27,8 @@ func (h *host) endForce(ctx context.Context, err error) {
 }
 
 func (h *host) sql(ctx context.Context, op Op, sql string, args []any) (Answer, error) {
-	doc := SQLRequest{SQL: sql}
-	if len(args) > 0 {
+	doc := SQLRequest{SQL: sql, Params: args}
+	if len(args) > 0 && !h.adbc {
 		text, order := PyFormat(sql)
 		doc = SQLRequest{SQL: text, Params: make([]any, len(order))}
 		for i, n := range order {
@@ -59,7 +59,20 @@ func (h *host) Query(ctx context.Context, sql string, args ...any) ([][]any, err
 }
 
 func (h *host) CopyFrom(ctx context.Context, sql string, r io.Reader) error {
-	_, err := h.call(ctx, OpCopyBegin, CopyBeginRequest{SQL: sql}, nil)
+	return h.copy(ctx, CopyBeginRequest{SQL: sql}, r)
+}
+
+// adbcHost is the host of an ADBC connection (Job.ADBC), which loads
+// rows as Arrow instead of running COPY.
+type adbcHost struct{ *host }
+
+// LoadText implements engine.TextLoader with the calls of a COPY.
+func (h adbcHost) LoadText(ctx context.Context, table string, r io.Reader) error {
+	return h.copy(ctx, CopyBeginRequest{Table: table}, r)
+}
+
+func (h *host) copy(ctx context.Context, begin CopyBeginRequest, r io.Reader) error {
+	_, err := h.call(ctx, OpCopyBegin, begin, nil)
 	if err == nil {
 		_, err = io.Copy(&copyWriter{h: h, ctx: ctx}, r)
 	}

@@ -71,7 +71,7 @@ type DuplicateDone struct {
 }
 
 // SQLRequest is the JSON of OpExec and OpQuery: the statement in the
-// driver's paramstyle (PyFormat) with its parameters, if any.
+// driver's paramstyle (PyFormat; $n for ADBC) with its parameters, if any.
 type SQLRequest struct {
 	SQL    string `json:"sql"`
 	Params []any  `json:"params,omitzero"`
@@ -80,9 +80,20 @@ type SQLRequest struct {
 // QueryAnswer is the answer to OpQuery: the rows.
 type QueryAnswer [][]any
 
-// CopyBeginRequest is the JSON of OpCopyBegin.
+// CopyBeginRequest is the JSON of OpCopyBegin: the COPY statement; or,
+// on an ADBC host (Job.ADBC), the temporary table to create and fill
+// from the data, an Arrow IPC stream (engine.TextLoader).
 type CopyBeginRequest struct {
-	SQL string `json:"sql"`
+	SQL   string `json:"sql,omitempty"`
+	Table string `json:"table,omitempty"`
+}
+
+// Job is what the bridge reads of the job's JSON, beside the engine's
+// spec.Job: how the host's connection differs.
+type Job struct {
+	// ADBC: the host's connection is ADBC's (pgarrow), which takes $n
+	// parameters as they are and runs no COPY FROM STDIN.
+	ADBC bool `json:"adbc,omitempty"`
 }
 
 // EndRequest is the JSON of OpCopyEnd and OpForceEnd: the error that

@@ -7,6 +7,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -36,22 +37,30 @@ func Start(doc []byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	var hj Job
+	if err := json.Unmarshal(doc, &hj); err != nil {
+		return nil, fmt.Errorf("decoding the job: %w", err)
+	}
 	in, err := engine.New(job)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{calls: make(chan Call), answers: make(chan Answer), cancel: cancel, closed: ctx.Done()}
-	go s.run(ctx, in)
+	go s.run(ctx, in, hj)
 	return s, nil
 }
 
-func (s *Session) run(ctx context.Context, in *engine.Ingestion) {
+func (s *Session) run(ctx context.Context, in *engine.Ingestion, job Job) {
 	// The engine reads Arrow buffers that the host's libraries allocated:
 	// a fault there (a producer's bad offsets) must fail the ingest like
 	// a panic, not end the process.
 	debug.SetPanicOnFault(true)
-	h := &host{s: s}
+	h := &host{s: s, adbc: job.ADBC}
+	var conn engine.Conn = h
+	if job.ADBC {
+		conn = adbcHost{h}
+	}
 	err := func() (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -59,7 +68,7 @@ func (s *Session) run(ctx context.Context, in *engine.Ingestion) {
 				h.unwind(ctx, err)
 			}
 		}()
-		return in.Run(ctx, h, h, h)
+		return in.Run(ctx, conn, h, h)
 	}()
 	done := Call{Op: OpDone}
 	if err != nil {
@@ -146,6 +155,7 @@ type host struct {
 	// get_pg_force_execute section (FORCE_BEGIN, FORCE_END), which a
 	// failure must end before the transaction is rolled back.
 	copying, forcing bool
+	adbc             bool // Job.ADBC
 }
 
 // call sends the host a call of op with doc (nil for none) as its JSON

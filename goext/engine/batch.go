@@ -150,14 +150,20 @@ func (br *batchRun) copyTable(ctx context.Context, first *Chunk) error {
 		return err
 	}
 	schema, target := br.into(first.Table)
-	s := &copyStream{br: br, ctx: ctx, table: first.Table, enc: pgcopy.NewEncoder(rec.Format()), next: first, nextRec: rec, start: br.rows[first.Table]}
+	s := &copyStream{br: br, ctx: ctx, table: first.Table, next: first, nextRec: rec, start: br.rows[first.Table]}
 	defer s.release()
-	copySQL := pgsql.CopyText
-	if rec.Format() == pgcopy.Binary {
-		copySQL = pgsql.CopyBinary
-	}
 	br.log.Info("Ingesting from source into the database...")
-	err = br.conn.CopyFrom(ctx, copySQL(schema, target, t.spec.ColumnNames()), s)
+	if loader, ok := br.conn.(TextLoader); ok {
+		s.enc = pgcopy.NewTextStream(len(t.columns))
+		err = br.loadText(ctx, loader, s, schema, target)
+	} else {
+		s.enc = pgcopy.NewEncoder(rec.Format())
+		copySQL := pgsql.CopyText
+		if rec.Format() == pgcopy.Binary {
+			copySQL = pgsql.CopyBinary
+		}
+		err = br.conn.CopyFrom(ctx, copySQL(schema, target, t.spec.ColumnNames()), s)
+	}
 	if s.err != nil { // the stream's own error says more than the server's reply to it
 		return s.err
 	}

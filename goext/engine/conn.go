@@ -26,6 +26,16 @@ type Conn interface {
 	Force(ctx context.Context, section func(context.Context) error) error
 }
 
+// TextLoader is a Conn that runs no COPY FROM STDIN (ADBC's, under
+// pgarrow): the engine then loads each COPY's rows with LoadText into a
+// temporary table of text columns, and inserts them from there, cast to
+// the columns' types as the server reads a text COPY.
+type TextLoader interface {
+	// LoadText creates the temporary table, in the transaction, from
+	// r's Arrow IPC stream (pgcopy.TextStream) and fills it with its rows.
+	LoadText(ctx context.Context, table string, r io.Reader) error
+}
+
 // Logger receives upstream's progress messages: a format with %s verbs
 // and string arguments, so that Python's logging and fmt agree on it.
 type Logger interface {

@@ -20,7 +20,7 @@ type copyStream struct {
 	br      *batchRun
 	ctx     context.Context
 	table   int
-	enc     *pgcopy.Encoder
+	enc     encoder
 	start   int            // the table's rows in the batch before this COPY
 	next    *Chunk         // the chunk to encode next, if read already
 	nextRec *pgcopy.Record // its rows, prepared
@@ -32,6 +32,14 @@ type copyStream struct {
 	bytes   int64 // encoded so far
 	recent  []sentChunk
 	err     error
+}
+
+// encoder makes a COPY's data: a pgcopy.Encoder, or a pgcopy.TextStream
+// for a TextLoader.
+type encoder interface {
+	Format() pgcopy.Format
+	Append(dst []byte, rec *pgcopy.Record) ([]byte, error)
+	End(dst []byte) []byte
 }
 
 // sentChunk is a chunk kept after encoding, so that an error of the server
@@ -124,7 +132,11 @@ func (c *Chunk) release() {
 // be, it releases c's record and says which batch and table they are of.
 func (br *batchRun) prepare(c *Chunk) (*pgcopy.Record, error) {
 	t := br.tables[c.Table]
-	rec, err := pgcopy.Prepare(t.columns, c.Record)
+	prepare := pgcopy.Prepare
+	if _, ok := br.conn.(TextLoader); ok {
+		prepare = pgcopy.PrepareText
+	}
+	rec, err := prepare(t.columns, c.Record)
 	if err != nil {
 		c.Record.Release()
 		return nil, fmt.Errorf("batch %d: table %s: %w", br.number, t, err)

@@ -8,8 +8,13 @@ import (
 )
 
 // retrying runs attempt under a savepoint; when it fails with the given
-// SQLSTATE, it rolls back to the savepoint and runs fallback instead.
+// SQLSTATE, it rolls back to the savepoint and runs fallback instead. On
+// a TextLoader (ADBC), which runs nothing after an error until the
+// transaction ends, ROLLBACK TO SAVEPOINT included, fallback runs alone.
 func (br *batchRun) retrying(ctx context.Context, attempt, state string, fallback ...string) error {
+	if _, ok := br.conn.(TextLoader); ok {
+		return br.execAll(ctx, fallback)
+	}
 	if err := br.conn.Exec(ctx, pgsql.Savepoint); err != nil {
 		return err
 	}
@@ -23,12 +28,20 @@ func (br *batchRun) retrying(ctx context.Context, attempt, state string, fallbac
 	if err := br.conn.Exec(ctx, pgsql.RollbackTo); err != nil {
 		return err
 	}
-	for _, sql := range fallback {
+	if err := br.execAll(ctx, fallback); err != nil {
+		return err
+	}
+	return br.conn.Exec(ctx, pgsql.Release)
+}
+
+// execAll runs statements in order until one fails.
+func (br *batchRun) execAll(ctx context.Context, statements []string) error {
+	for _, sql := range statements {
 		if err := br.conn.Exec(ctx, sql); err != nil {
 			return err
 		}
 	}
-	return br.conn.Exec(ctx, pgsql.Release)
+	return nil
 }
 
 // SQLSTATEs the engine recovers from.

@@ -39,11 +39,17 @@ func Prepare(cols []Target, rec arrow.Record) (*Record, error) {
 	if rows, err := newBinaryRows(cols, rec); err == nil {
 		return &Record{rows: rows, format: Binary, n: n}, nil
 	}
+	return PrepareText(cols, rec)
+}
+
+// PrepareText checks that rec fits cols and prepares its rows as text,
+// whatever their columns: for a TextStream, or a text COPY.
+func PrepareText(cols []Target, rec arrow.Record) (*Record, error) {
 	rows, err := newTextRows(cols, rec)
 	if err != nil {
 		return nil, err
 	}
-	return &Record{rows: rows, format: Text, n: n}, nil
+	return &Record{rows: rows, format: Text, n: int(rec.NumRows())}, nil
 }
 
 // Format is the COPY format the record's rows need.

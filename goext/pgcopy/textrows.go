@@ -39,25 +39,36 @@ func newTextRows(cols []Target, rec arrow.Record) (*textRows, error) {
 
 // Append appends row i as one text COPY line.
 func (r *textRows) Append(dst []byte, i int) ([]byte, error) {
-	for c, f := range r.texts {
+	var err error
+	for c := range r.texts {
 		if c > 0 {
 			dst = append(dst, '\t')
 		}
-		if r.arrays[c].IsNull(i) {
+		var null bool
+		r.raw, null, err = r.value(r.raw[:0], c, i)
+		if err == nil && null {
 			dst = append(dst, `\N`...)
-			continue
-		}
-		var err error
-		if r.raw, err = f(r.raw[:0], i); err == nil {
+		} else if err == nil {
 			dst, err = appendCopyEscaped(dst, r.raw)
-		} else if err == errNull {
-			dst, err = append(dst, `\N`...), nil
 		}
 		if err != nil {
 			return dst, valueError(r.cols[c], r.arrays[c], i, err)
 		}
 	}
 	return append(dst, '\n'), nil
+}
+
+// value appends the text of column c's row i, unescaped, or says that it
+// is NULL.
+func (r *textRows) value(dst []byte, c, i int) (_ []byte, null bool, err error) {
+	if r.arrays[c].IsNull(i) {
+		return dst, true, nil
+	}
+	dst, err = r.texts[c](dst, i)
+	if err == errNull {
+		return dst, true, nil
+	}
+	return dst, false, err
 }
 
 // appendCopyEscaped escapes s for a text COPY field.

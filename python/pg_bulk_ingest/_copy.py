@@ -9,6 +9,7 @@ import threading
 from typing import Iterator, Optional, Union
 
 from ._drivers import Driver
+from ._protocol import CopyBeginRequest
 
 # Chunks queued at most, and their bytes: enough to ride out the server's
 # pauses, few enough to keep memory flat (a chunk is a few megabytes, or
@@ -52,7 +53,7 @@ def _size(item: Item) -> int:
 
 
 class BackgroundCopy:
-    def __init__(self, driver: Driver, sql: str) -> None:
+    def __init__(self, driver: Driver, begin: CopyBeginRequest) -> None:
         self._queue = _BytesQueue(QUEUE_CHUNKS)
         self._error: Optional[BaseException] = None
         self._told_to_end = False  # the thread has taken _END or an abort
@@ -65,7 +66,7 @@ class BackgroundCopy:
         # interrupt in start() leaves the thread started or not.
         self._lock = threading.Lock()
         self._began = self._aborted = False
-        self._sql = sql
+        self._begin = begin
 
     def start(self) -> None:
         """Starts the thread that runs the COPY. Apart from the constructor,
@@ -81,7 +82,7 @@ class BackgroundCopy:
                 return
             self._began = True
         try:
-            self._driver.copy(self._sql, self._chunks())
+            self._driver.copy(self._begin, self._chunks())
         except BaseException as e:  # noqa: B036 - handed to the ingest's thread
             self._error = e
             # Keep taking chunks until told to end, so that write() never

@@ -10,8 +10,13 @@ from typing import Any, Callable, Iterable, List, Sequence, TypeVar
 from to_file_like_obj import to_file_like_obj
 
 from ._errors import IngestError
+from ._protocol import CopyBeginRequest
 
-SUPPORTED = ("psycopg2", "psycopg")
+SUPPORTED = ("psycopg2", "psycopg", "pgarrow")
+
+# pgarrow's DBAPI is ADBC's, which takes the engine's $n parameters as they
+# are and runs no COPY FROM STDIN: rows come as Arrow (copy).
+ADBC = ("pgarrow",)
 
 # Seconds to wait for the driver to return once the server was asked to
 # cancel its statement: the server answers at once, unless unreachable.
@@ -25,9 +30,12 @@ class Driver:
         name = conn.engine.driver
         if name not in SUPPORTED:
             raise ValueError(
-                f"unsupported driver {name!r}: use postgresql+psycopg2:// or postgresql+psycopg://"
+                f"unsupported driver {name!r}: use postgresql+psycopg2://, postgresql+psycopg:// "
+                "or postgresql+pgarrow://"
             )
         self.name = name
+        self.adbc = name in ADBC
+        self._busy: Any = None  # the cursor of the COPY under way, for cancel
         self._sa_conn = conn
         # psycopg2's statements run in a worker thread (_interruptible),
         # started on the first.
@@ -82,7 +90,9 @@ class Driver:
         on the connection, and waits for the driver to return there, which
         sets done."""
         conn = self._sa_conn.connection.driver_connection
-        if hasattr(conn, "cancel_safe"):  # psycopg 3.2: interruptible, bounded
+        if self.adbc:
+            self._busy.adbc_cancel()
+        elif hasattr(conn, "cancel_safe"):  # psycopg 3.2: interruptible, bounded
             conn.cancel_safe(timeout=CANCEL_WAIT)
         else:
             conn.cancel()
@@ -92,12 +102,20 @@ class Driver:
                 "the connection is still busy with it, and cannot be used"
             )
 
-    def copy(self, sql: str, chunks: Iterable[bytes]) -> None:
+    def copy(self, begin: CopyBeginRequest, chunks: Iterable[bytes]) -> None:
+        """Runs the COPY that begin asks for, fed with chunks; on ADBC,
+        creates begin's temporary table from chunks, an Arrow IPC stream."""
         with self._cursor() as cur:
-            if self.name == "psycopg2":
-                cur.copy_expert(sql, to_file_like_obj(chunks, bytes), size=1 << 20)
+            if self.adbc:
+                import pyarrow as pa
+
+                self._busy = cur
+                rows = pa.ipc.open_stream(to_file_like_obj(chunks, bytes))
+                cur.adbc_ingest(begin["table"], rows, mode="create", temporary=True)
+            elif self.name == "psycopg2":
+                cur.copy_expert(begin["sql"], to_file_like_obj(chunks, bytes), size=1 << 20)
             else:
-                with cur.copy(sql) as copy:
+                with cur.copy(begin["sql"]) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
 

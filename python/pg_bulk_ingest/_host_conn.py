@@ -24,6 +24,8 @@ class HostConn:
         self._logger = logger
         self._copy: Optional[BackgroundCopy] = None  # the COPY under way
         self._force: Any = None  # the open get_pg_force_execute context, during a swap
+        # What the job tells the bridge of the connection (goext/bridge's Job).
+        self.job = {"adbc": True} if self._driver.adbc else {}
 
     def exec(self, doc: SQLRequest) -> None:
         self._driver.execute(doc["sql"], doc.get("params"))
@@ -53,7 +55,7 @@ class HostConn:
 
     def copy_begin(self, doc: CopyBeginRequest) -> None:
         """Starts the COPY in a worker thread, fed by copy_data."""
-        self._copy = BackgroundCopy(self._driver, doc["sql"])
+        self._copy = BackgroundCopy(self._driver, doc)
         self._copy.start()
 
     def copy_data(self, data: bytes) -> None:

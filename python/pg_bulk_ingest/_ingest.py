@@ -41,7 +41,7 @@ def _check_conn(conn: Any) -> None:
             f"conn must be a SQLAlchemy Connection (engine.connect(); create_engine(..., future=True) "
             f"under SQLAlchemy 1.4), not {type(conn).__module__}.{type(conn).__qualname__}"
         )
-    Driver(conn)  # refuses other drivers than psycopg2 and psycopg
+    Driver(conn)  # refuses other drivers than psycopg2, psycopg and pgarrow
     if conn.in_transaction():
         # Upstream's conn.begin() fails here too, with SQLAlchemy's message.
         raise sa.exc.InvalidRequestError(
@@ -124,4 +124,6 @@ def run(
     source = HostSource(
         conn, tables, batches, high_watermark, on_before_visible, logger, max_rows_per_table_buffer, versioned
     )
-    Session(spec, HostConn(conn, get_pg_force_execute, logger), source, logger).run()
+    host = HostConn(conn, get_pg_force_execute, logger)
+    spec.update(host.job)
+    Session(spec, host, source, logger).run()

@@ -77,8 +77,9 @@ class SQLRequest(TypedDict, total=False):
 QueryAnswer = List[List[Any]]
 
 
-class CopyBeginRequest(TypedDict):
+class CopyBeginRequest(TypedDict, total=False):
     sql: str
+    table: str
 
 
 class EndRequest(TypedDict, total=False):
