@@ -54,7 +54,7 @@ SMOKE = [f"tests/python/test_{name}.py"
 ENVIRONMENTS: Dict[str, Environment] = {
     "sqlalchemy2": Environment(
         ["SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", *PYTEST_BASE,
-         "pgvector>=0.2", "numpy", "pandas", "polars"],
+         "pgvector>=0.2", "numpy", "pandas", "polars", "pgarrow>=0.0.9"],
         [["tests/python"], ["tests/examples/test_script.py"]],
     ),
     "sqlalchemy14": Environment(["SQLAlchemy>=1.4.24,<2", "psycopg2-binary>=2.9.2", *PYTEST_BASE], [["tests/python"]]),
