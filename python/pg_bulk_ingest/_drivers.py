@@ -91,7 +91,8 @@ class Driver:
         sets done."""
         conn = self._sa_conn.connection.driver_connection
         if self.adbc:
-            self._busy.adbc_cancel()
+            if self._busy is not None:  # else the COPY's thread has yet to start it
+                self._busy.adbc_cancel()
         elif hasattr(conn, "cancel_safe"):  # psycopg 3.2: interruptible, bounded
             conn.cancel_safe(timeout=CANCEL_WAIT)
         else:

@@ -12,10 +12,9 @@ from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 import sqlalchemy as sa
-from helpers import Batches, catalog_columns, execute, query, rows_of, stored_high_watermark
+from helpers import Batches, catalog_columns, execute, query, rows_of, run_ingest, stored_high_watermark
 
 import pgcluster
-from pg_bulk_ingest import ingest
 
 if importlib.util.find_spec("pgarrow") is None or importlib.util.find_spec("psycopg") is None:
     pytest.skip(
@@ -103,8 +102,7 @@ def run_both(
     for engine, schema in zip(engines, schemas):
         metadata = sa.MetaData()
         batches = make(metadata, schema)
-        with engine.connect() as conn:
-            ingest(conn, metadata, batches, **kwargs)
+        run_ingest(engine, metadata, batches, **kwargs)
         made.append((metadata, batches))
     return made
 
@@ -172,8 +170,7 @@ def test_failure_mid_batch_rolls_back_its_sql_and_rows_and_keeps_earlier_batches
     schema = schemas[0]
     metadata = sa.MetaData()
     table = wide_table(metadata, schema)
-    with arrow.connect() as conn:
-        ingest(conn, metadata, Batches((1, 1, rows_of(table, ROWS))))
+    run_ingest(arrow, metadata, Batches((1, 1, rows_of(table, ROWS))))
 
     # A migration (SQL) and rows, then the batches' iterator fails.
     metadata = sa.MetaData()
@@ -188,8 +185,8 @@ def test_failure_mid_batch_rolls_back_its_sql_and_rows_and_keeps_earlier_batches
 
         yield 3, 3, rows()
 
-    with arrow.connect() as conn, pytest.raises(RuntimeError, match="failed mid-batch"):
-        ingest(conn, metadata, failing)
+    with pytest.raises(RuntimeError, match="failed mid-batch"):
+        run_ingest(arrow, metadata, failing)
     # Batch 2 committed; batch 3's rows went nowhere.
     assert [r[0].split(",")[0] for r in contents(reader, schema)] == ["(1", "(2", "(3", "(7", "(8"]
     assert stored_high_watermark(reader, schema, "t") == 2
@@ -200,8 +197,8 @@ def test_failure_mid_batch_rolls_back_its_sql_and_rows_and_keeps_earlier_batches
     metadata = sa.MetaData()
     table = wide_table(metadata, schema, (sa.Column("added", sa.TEXT), sa.Column("again", sa.INTEGER)))
     overflow = (20,) + ROWS[0][1:2] + (D("1e30"),) + ROWS[0][3:] + ("a", 1)
-    with arrow.connect() as conn, pytest.raises(Exception, match="numeric field overflow"):
-        ingest(conn, metadata, Batches((4, 4, rows_of(table, [(19,) + ROWS[2][1:] + ("a", 1), overflow]))))
+    with pytest.raises(Exception, match="numeric field overflow"):
+        run_ingest(arrow, metadata, Batches((4, 4, rows_of(table, [(19,) + ROWS[2][1:] + ("a", 1), overflow]))))
     assert "again" not in [c[0] for c in catalog_columns(reader, schema, "t")]
     assert contents(reader, schema) == committed
     assert stored_high_watermark(reader, schema, "t") == 2
@@ -219,9 +216,8 @@ def test_on_before_visible_sees_the_batch_in_its_transaction(engines: Any, schem
         outside = query(reader, f'SELECT count(*) FROM "{schema}".t')[0][0] if batch_metadata == "b" else None
         seen.append((batch_metadata, inside, outside))
 
-    with arrow.connect() as conn:
-        ingest(conn, metadata, Batches((1, "a", rows_of(table, ROWS)), (2, "b", rows_of(table, [(4,) + ROWS[0][1:]]))),
-               on_before_visible=on_before_visible)
+    batches = Batches((1, "a", rows_of(table, ROWS)), (2, "b", rows_of(table, [(4,) + ROWS[0][1:]])))
+    run_ingest(arrow, metadata, batches, on_before_visible=on_before_visible)
     # Another session does not see batch 2's row yet.
     assert seen == [("a", 3, None), ("b", 4, 3)]
 
@@ -231,11 +227,9 @@ def test_high_watermark(engines: Any, schemas: Any) -> None:
     schema = schemas[0]
     metadata = sa.MetaData()
     table = wide_table(metadata, schema)
-    with arrow.connect() as conn:
-        ingest(conn, metadata, Batches(({"at": "2024-01-01", "n": 1}, 1, rows_of(table, ROWS[:1]))))
+    run_ingest(arrow, metadata, Batches(({"at": "2024-01-01", "n": 1}, 1, rows_of(table, ROWS[:1]))))
     again = Batches(({"at": "2024-01-02", "n": 2}, 2, rows_of(table, ROWS[1:])))
-    with arrow.connect() as conn:
-        ingest(conn, metadata, again)
+    run_ingest(arrow, metadata, again)
     assert again.calls == [{"at": "2024-01-01", "n": 1}]
     assert stored_high_watermark(reader, schema, "t") == {"at": "2024-01-02", "n": 2}
     assert len(contents(reader, schema)) == 3
