@@ -127,9 +127,16 @@ func (vr *versionedRun) prepare(ctx context.Context) (attached bool, err error) 
 			vr.info("No existing view found.")
 			return nil
 		}
+		vr.info("Found existing view for %s.%s", s, vr.v.Base)
 		src := [2]string{}
 		src[0], _ = rows[0][0].(string)
 		src[1], _ = rows[0][1].(string)
+		if src[1] == "" {
+			// As upstream: no copy forward, no duplicate check; the view
+			// is replaced by one on the partition.
+			vr.warn("Source partition could not be found for view: %s", vr.v.Base)
+			return nil
+		}
 		vr.source = &src
 		vr.info("Found source partition: %s.%s from view.", src[0], src[1])
 		if !vr.v.CopyForward {

@@ -12,17 +12,20 @@ const PartitionState = `SELECT c.oid IS NOT NULL, EXISTS (SELECT 1 FROM pg_catal
 
 // ViewSource finds the table that the view $1.$2 reads, by the view's
 // dependencies (information_schema.view_table_usage, upstream's way, sees
-// only what the current role owns): its schema and name, no row if none.
-const ViewSource = `SELECT sn.nspname::text, s.relname::text
+// only what the current role owns): a row when the view exists, with the
+// table's schema and name, NULL when it reads no table.
+const ViewSource = `SELECT s.nspname, s.relname
 	FROM pg_catalog.pg_class v
 	JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
-	JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid
-	JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
-	AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid
-	JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind IN ('r', 'p')
-	JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
-	WHERE vn.nspname = $1 AND v.relname = $2 AND v.relkind = 'v'
-	ORDER BY s.oid LIMIT 1`
+	LEFT JOIN LATERAL (SELECT sn.nspname::text, s.relname::text
+		FROM pg_catalog.pg_rewrite r
+		JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+		AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid
+		JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind IN ('r', 'p')
+		JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+		WHERE r.ev_class = v.oid
+		ORDER BY s.oid LIMIT 1) s ON true
+	WHERE vn.nspname = $1 AND v.relname = $2 AND v.relkind = 'v'`
 
 // LegacyTable is the OID of $1.$2 if it is a table: before the view of
 // that name is created, such a table is renamed (LegacyName).

@@ -80,6 +80,11 @@ func TestVersionedOnServer(t *testing.T) {
 	if rows, _ := conn.Query(ctx, ViewSource, schema, "old"); rows.Next() {
 		t.Fatal("ViewSource of a table found a source")
 	}
+	exec("CREATE VIEW " + Qualified(schema, "constant") + " AS SELECT 1 AS id")
+	var none [2]*string
+	if err := conn.QueryRow(ctx, ViewSource, schema, "constant").Scan(&none[0], &none[1]); err != nil || none[0] != nil || none[1] != nil {
+		t.Fatalf("ViewSource of a view reading no table: %v %v", none, err)
+	}
 	var oid int64
 	if err := conn.QueryRow(ctx, LegacyTable, schema, "old").Scan(&oid); err != nil || oid == 0 {
 		t.Fatalf("LegacyTable: %v", err)
