@@ -207,7 +207,8 @@ def _partition_table(base: sa.Table, name: str, column: str) -> sa.Table:
     """The version's partition, as upstream defines it: the base columns
     but one named like the partition column, then that column (VARCHAR NOT
     NULL); the base primary key; the base indexes without the partition
-    column, their names' base table name replaced by the partition's."""
+    column, as upstream's not unique and only those with a name, their
+    names' base table name replaced by the partition's."""
     columns = [
         sa.Column(
             c.name, c.type, nullable=c.nullable, primary_key=c.primary_key, unique=c.unique, comment=c.comment
@@ -218,9 +219,8 @@ def _partition_table(base: sa.Table, name: str, column: str) -> sa.Table:
     indexes = []
     for ix in base.indexes:
         names = [c.name for c in ix.columns if c.name != column]
-        if names:
-            ix_name = ix.name.replace(base.name, name) if ix.name else None
-            indexes.append(sa.Index(ix_name, *names, unique=ix.unique, **ix.dialect_kwargs))
+        if names and ix.name:
+            indexes.append(sa.Index(ix.name.replace(base.name, name), *names, **ix.dialect_kwargs))
     return sa.Table(
         name,
         sa.MetaData(),

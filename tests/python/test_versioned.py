@@ -5,6 +5,7 @@ transactions of a versioned ingest against a real server."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib
 import inspect
 import json
@@ -17,7 +18,7 @@ from typing import Any, Iterator, List, Tuple
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from helpers import Batches, catalog_columns, primary_key, query, relations
+from helpers import Batches, catalog_columns, primary_key, query, relations, run_ingest
 from versioned_table import base_table
 
 import pg_bulk_ingest
@@ -349,7 +350,8 @@ def test_no_copy_forward_but_duplicates_found_without_latest(
     assert query(engine, f'SELECT id FROM "{schema}".{P2}') == [(1,)]  # no rows copied
     # The same rows as the version shown: skipped (the default).
     run_versioned(engine, table, Batches(batch(table, ROWS[:1])), "2024-01-03", high_watermark=high_watermark)
-    assert not versioned.table_exists(engine.connect(), schema, "mytab__20240103")
+    with engine.connect() as conn:
+        assert not versioned.table_exists(conn, schema, "mytab__20240103")
     assert view_source(engine, schema) == [f"{schema}.{P2}"]
 
 
@@ -360,7 +362,7 @@ def versioned_v1(engine: sa.engine.Engine, schema: str) -> sa.Table:
     return table
 
 
-def test_duplicate_skip(engine: sa.engine.Engine, schema: str, versioned_v1: sa.Table, caplog: Any) -> None:
+def test_duplicate_skip(engine: sa.engine.Engine, schema: str, versioned_v1: sa.Table) -> None:
     # Nothing new: the copied rows are V1's, hashed alike.
     run_versioned(engine, versioned_v1, Batches(), V2)
     assert P2 not in relations(engine, schema)
@@ -579,3 +581,163 @@ def test_arrow_items_hash_as_tuple_rows(engine: sa.engine.Engine, schema: str, f
     run_versioned(engine, table, Batches(("h", None, [(table, item)])), V1)
     assert comment_of(engine, schema, P1)["pg-bulk-ingest"]["hash"] == UPSTREAM_HASH
     assert query(engine, f'SELECT * FROM "{schema}".mytab ORDER BY id') == [r + (V1,) for r in ROWS]
+
+
+# --- the options reach the partition's ingest, overrides applied ----------
+
+
+def test_other_keywords_reach_the_partitions_ingest(engine: sa.engine.Engine, schema: str, versioned_v1: sa.Table) -> None:
+    seen = []
+
+    def on_before_visible(conn: Any, ingest_table: sa.Table, batch_metadata: Any) -> None:
+        assert conn.in_transaction() and not versioned.partition_attached(conn, schema, P2)
+        seen.append((batch_metadata, conn.execute(sa.select(sa.func.count()).select_from(ingest_table)).scalar()))
+
+    own = logging.getLogger(f"test_versioned.{uuid.uuid4().hex}")
+    own.setLevel(logging.INFO)
+    records: List[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    own.addHandler(handler)
+    rows = [(3, "c", None, None), (4, "d", None, None)]
+    run_versioned(
+        engine,
+        versioned_v1,
+        Batches(("h2", "meta-a", [(versioned_v1, r) for r in rows]), ("h3", "meta-b", [])),
+        V2,
+        on_before_visible=on_before_visible,
+        logger=own,
+        max_rows_per_table_buffer=1,
+        visibility=pg_bulk_ingest.Visibility.AFTER_EACH_BATCH,
+    )
+    # Called once per batch, in its transaction: the copied rows and the batch's.
+    assert seen == [("meta-a", 4), ("meta-b", 4)]
+    lines = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert "Ingesting batch meta-a with high watermark value h2" in lines
+    assert query(engine, f'SELECT id FROM "{schema}".mytab ORDER BY id') == [(1,), (2,), (3,), (4,)]
+    assert comment_of(engine, schema, P2)["pg-bulk-ingest"]["high-watermark"] == "h3"
+
+
+def test_latest_keeps_the_copied_rows_whatever_delete_says(
+    engine: sa.engine.Engine, schema: str, versioned_v1: sa.Table
+) -> None:
+    run_versioned(engine, versioned_v1, Batches(batch(versioned_v1, [(3, "c", None, None)])), V2, delete=Delete.BEFORE_FIRST_BATCH)
+    assert query(engine, f'SELECT id FROM "{schema}".mytab ORDER BY id') == [(1,), (2,), (3,)]
+
+
+def test_latest_upserts_whatever_upsert_says(engine: sa.engine.Engine, schema: str, versioned_v1: sa.Table) -> None:
+    # Without the override, the changed row 2 would be a duplicate key.
+    run_versioned(engine, versioned_v1, Batches(batch(versioned_v1, [(2, "B", None, "t")])), V2, upsert=Upsert.OFF)
+    assert query(engine, f'SELECT id, name, tag FROM "{schema}".mytab ORDER BY id') == [(1, "a", "x"), (2, "B", "t")]
+
+
+def test_earliest_turns_delete_before_first_batch_off(engine: sa.engine.Engine, schema: str, caplog: Any) -> None:
+    caplog.set_level(logging.INFO)
+    table = base_table(schema)
+    run_versioned(
+        engine, table, Batches(batch(table, ROWS)), V1, high_watermark=HighWatermark.EARLIEST, delete=Delete.BEFORE_FIRST_BATCH
+    )
+    # The partition's ingest read its existing columns, which ingest()
+    # does only under delete=OFF: BEFORE_FIRST_BATCH goes straight to a
+    # new table, as the plain ingest below shows.
+    plain = sa.Table("plain", sa.MetaData(), sa.Column("id", sa.INTEGER), schema=schema)
+    run_ingest(engine, plain.metadata, Batches(batch(plain, [(1,)])), delete=Delete.BEFORE_FIRST_BATCH)
+    lines = [r.getMessage() for r in caplog.records if r.name == "pg_bulk_ingest"]
+    assert f"Finding existing columns of {schema}.{P1}" in lines
+    assert f"Finding existing columns of {schema}.plain" not in lines
+    assert query(engine, f'SELECT count(*) FROM "{schema}".mytab') == [(2,)]
+
+
+# --- objects ----------------------------------------------------------------
+
+
+def test_a_partitioned_table_in_the_views_place_is_renamed(engine: sa.engine.Engine, schema: str, caplog: Any) -> None:
+    caplog.set_level(logging.INFO)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(sa.text(f'CREATE TABLE "{schema}".mytab (id int, v text) PARTITION BY LIST (v)'))
+    table = base_table(schema)
+    run_versioned(engine, table, Batches(batch(table, ROWS)), V1)
+    assert f"Found non-versioned table {schema}.mytab. Renaming to mytab_legacy" in wrapper_lines(caplog, logging.WARNING)
+    assert query(engine, "SELECT relkind::text FROM pg_class WHERE oid = format('%I.mytab_legacy', :s ::text)::regclass", s=schema) == [("p",)]
+    assert view_source(engine, schema) == [f"{schema}.{P1}"]
+
+
+def test_a_view_that_reads_no_table(engine: sa.engine.Engine, schema: str, caplog: Any) -> None:
+    # As upstream: a warning, nothing copied forward, no duplicate check,
+    # and the view replaced by one on the new partition.
+    caplog.set_level(logging.INFO)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(sa.text(f'CREATE VIEW "{schema}".mytab AS SELECT 7 AS id'))
+    table = base_table(schema)
+    batches = Batches(batch(table, ROWS))
+    run_versioned(engine, table, batches, V1)
+    assert "Source partition could not be found for view: mytab" in wrapper_lines(caplog, logging.WARNING)
+    assert batches.calls == [None]
+    assert attached(engine, schema, P1) and view_source(engine, schema) == [f"{schema}.{P1}"]
+    assert query(engine, f'SELECT * FROM "{schema}".mytab ORDER BY id') == [r + (V1,) for r in ROWS]
+
+
+def test_a_source_without_a_hash_is_not_a_duplicate(
+    engine: sa.engine.Engine, schema: str, versioned_v1: sa.Table, caplog: Any
+) -> None:
+    caplog.set_level(logging.INFO)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"""COMMENT ON TABLE "{schema}".{P1} IS '{{"pg-bulk-ingest": {{"high-watermark": "h"}}}}'"""))
+    run_versioned(engine, versioned_v1, Batches(), V2)
+    assert f"No hash found for partition: {P1}" in wrapper_lines(caplog, logging.WARNING)
+    assert attached(engine, schema, P2) and view_source(engine, schema) == [f"{schema}.{P2}"]
+    assert comment_of(engine, schema, P2)["pg-bulk-ingest"]["hash"] == UPSTREAM_HASH
+
+
+def test_partition_indexes_as_upstreams(engine: sa.engine.Engine, schema: str) -> None:
+    # Upstream's partition indexes are not unique, and unnamed ones (only
+    # possible with a naming convention without "ix") are left out; a
+    # unique column keeps its constraint (upstream's root then fails).
+    table = sa.Table(
+        "mytab",
+        sa.MetaData(naming_convention={"pk": "pk_%(table_name)s"}),
+        sa.Column("id", sa.INTEGER, primary_key=True),
+        sa.Column("code", sa.VARCHAR, unique=True),
+        sa.Column("x", sa.INTEGER, index=True),
+        sa.Column("y", sa.INTEGER),
+        sa.Index("mytab_y_x", "y", "x", unique=True),
+        schema=schema,
+    )
+    run_versioned(engine, table, Batches(batch(table, [(1, "a", 1, 1), (2, "b", 1, 1)])), V1)
+    assert index_columns(engine, schema, P1) == [(("code",), True, False), (("id",), True, True), (("y", "x"), False, False)]
+    assert index_columns(engine, schema, "mytab__history") == [] and attached(engine, schema, P1)
+
+
+# --- the hash ---------------------------------------------------------------
+
+
+def upstream_hash(texts: List[str]) -> str:
+    """Upstream's hash of rows whose ROW(...)::text are texts, in order."""
+    return hashlib.md5("".join(texts).encode()).hexdigest()
+
+
+def test_hash_of_a_multi_column_key_not_first(engine: sa.engine.Engine, schema: str) -> None:
+    table = sa.Table(
+        "h",
+        sa.MetaData(),
+        sa.Column("a", sa.VARCHAR),
+        sa.Column("b", sa.INTEGER, primary_key=True),
+        sa.Column("c", sa.INTEGER, primary_key=True, index=True),
+        schema=schema,
+    )
+    rows = [("x", 2, 1), ("y", 1, 2), ("z", 1, 1), ("w", 2, 0)]
+    run_versioned(engine, table, Batches(batch(table, rows)), "v1")
+    # Ordered by the key (b, c); c listed twice, as it is in two indexes.
+    texts = [f"({a},{b},{c},{c})" for a, b, c in sorted(rows, key=lambda r: (r[1], r[2]))]
+    assert comment_of(engine, schema, "h__v1")["pg-bulk-ingest"]["hash"] == upstream_hash(texts)
+
+
+def test_hash_without_a_primary_key(engine: sa.engine.Engine, schema: str) -> None:
+    table = sa.Table("h", sa.MetaData(), sa.Column("a", sa.INTEGER), sa.Column("b", sa.VARCHAR), schema=schema)
+    rows = [(3, "x"), (1, "y"), (2, "z")]
+    run_versioned(engine, table, Batches(batch(table, rows)), "v1")
+    # Ordered by the first column.
+    texts = [f"({a},{b})" for a, b in sorted(rows)]
+    assert comment_of(engine, schema, "h__v1")["pg-bulk-ingest"]["hash"] == upstream_hash(texts)
