@@ -414,13 +414,19 @@ def test_attached_partition_is_skipped(engine: sa.engine.Engine, schema: str, ve
     assert query(engine, f'SELECT count(*) FROM "{schema}".{P1}') == [(2,)]
 
 
+def v1_over(engine: sa.engine.Engine, schema: str, *statements: str) -> Batches:
+    """Creates the schema, runs statements, then ingests ROWS as V1."""
+    with engine.begin() as conn:
+        _ddl(conn, f'CREATE SCHEMA "{schema}"', *statements)
+    table = base_table(schema)
+    batches = Batches(batch(table, ROWS))
+    run_versioned(engine, table, batches, V1)
+    return batches
+
+
 def test_unattached_leftover_is_rebuilt(engine: sa.engine.Engine, schema: str, caplog: Any) -> None:
     caplog.set_level(logging.INFO)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        conn.execute(sa.text(f'CREATE TABLE "{schema}".{P1} (leftover int)'))
-    table = base_table(schema)
-    run_versioned(engine, table, Batches(batch(table, ROWS)), V1)
+    v1_over(engine, schema, f'CREATE TABLE "{schema}".{P1} (leftover int)')
     assert (
         f"Partition {P1} exists but not attached (failed previous run). Dropping and recreating..."
         in wrapper_lines(caplog, logging.WARNING)
@@ -479,12 +485,7 @@ def test_a_legacy_table_is_renamed_and_its_grants_kept(
     engine: sa.engine.Engine, schema: str, roles: List[str], caplog: Any
 ) -> None:
     caplog.set_level(logging.INFO)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        conn.execute(sa.text(f'CREATE TABLE "{schema}".mytab (id int)'))
-        conn.execute(sa.text(f'GRANT SELECT ON "{schema}".mytab TO "{roles[1]}"'))
-    table = base_table(schema)
-    run_versioned(engine, table, Batches(batch(table, ROWS)), V1)
+    v1_over(engine, schema, f'CREATE TABLE "{schema}".mytab (id int)', f'GRANT SELECT ON "{schema}".mytab TO "{roles[1]}"')
     assert f"Found non-versioned table {schema}.mytab. Renaming to mytab_legacy" in wrapper_lines(caplog, logging.WARNING)
     assert relations(engine, schema) == ["mytab", P1, "mytab__history", "mytab_legacy"]
     assert view_source(engine, schema) == [f"{schema}.{P1}"]
@@ -653,11 +654,7 @@ def test_earliest_turns_delete_before_first_batch_off(engine: sa.engine.Engine, 
 
 def test_a_partitioned_table_in_the_views_place_is_renamed(engine: sa.engine.Engine, schema: str, caplog: Any) -> None:
     caplog.set_level(logging.INFO)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        conn.execute(sa.text(f'CREATE TABLE "{schema}".mytab (id int, v text) PARTITION BY LIST (v)'))
-    table = base_table(schema)
-    run_versioned(engine, table, Batches(batch(table, ROWS)), V1)
+    v1_over(engine, schema, f'CREATE TABLE "{schema}".mytab (id int, v text) PARTITION BY LIST (v)')
     assert f"Found non-versioned table {schema}.mytab. Renaming to mytab_legacy" in wrapper_lines(caplog, logging.WARNING)
     assert query(engine, "SELECT relkind::text FROM pg_class WHERE oid = format('%I.mytab_legacy', :s ::text)::regclass", s=schema) == [("p",)]
     assert view_source(engine, schema) == [f"{schema}.{P1}"]
@@ -667,12 +664,7 @@ def test_a_view_that_reads_no_table(engine: sa.engine.Engine, schema: str, caplo
     # As upstream: a warning, nothing copied forward, no duplicate check,
     # and the view replaced by one on the new partition.
     caplog.set_level(logging.INFO)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        conn.execute(sa.text(f'CREATE VIEW "{schema}".mytab AS SELECT 7 AS id'))
-    table = base_table(schema)
-    batches = Batches(batch(table, ROWS))
-    run_versioned(engine, table, batches, V1)
+    batches = v1_over(engine, schema, f'CREATE VIEW "{schema}".mytab AS SELECT 7 AS id')
     assert "Source partition could not be found for view: mytab" in wrapper_lines(caplog, logging.WARNING)
     assert batches.calls == [None]
     assert attached(engine, schema, P1) and view_source(engine, schema) == [f"{schema}.{P1}"]
