@@ -66,6 +66,10 @@ class SqlRows:
     def __init__(self, driver: str, driver_connection: Any) -> None:
         self.driver, self.module = driver, driver + ".sql"
         self._connection = driver_connection
+        if driver == "pgarrow":
+            # ADBC has no sql module: pgarrow's rows are psycopg 3's, as
+            # upstream takes them, composed without a connection.
+            self.module, self._connection = "psycopg.sql", None
 
     def text(self, row: Any, p: _Pending, batch: Any) -> str:
         row_number = p.converted + len(p.rows)

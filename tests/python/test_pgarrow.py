@@ -233,3 +233,25 @@ def test_high_watermark(engines: Any, schemas: Any) -> None:
     assert again.calls == [{"at": "2024-01-01", "n": 1}]
     assert stored_high_watermark(reader, schema, "t") == {"at": "2024-01-02", "n": 2}
     assert len(contents(reader, schema)) == 3
+
+
+def test_psycopg_sql_rows_run_in_order_among_tuple_rows(engines: Any, schemas: Any) -> None:
+    """As upstream under pgarrow: a row may be a psycopg 3 sql.SQL or
+    Composed; it is inserted where it stands, so under upsert the last row
+    of a key wins whichever way it came."""
+    from psycopg import sql
+
+    arrow, reader = engines
+    schema = schemas[0]
+    metadata = sa.MetaData()
+    table = sa.Table("kv", metadata, sa.Column("id", sa.INTEGER, primary_key=True), sa.Column("v", sa.TEXT),
+                     schema=schema)
+    items = [
+        (table, (1, "tuple first")),
+        (table, sql.SQL("VALUES ({}, {}), (2, 'plain SQL')").format(sql.Literal(1), sql.Literal("it's SQL, 50%"))),
+        (table, (2, "tuple last")),
+        (table, sql.SQL("SELECT 3, 'select'")),
+    ]
+    run_ingest(arrow, metadata, Batches((1, 1, iter(items))))
+    assert query(reader, f'SELECT id, v FROM "{schema}".kv ORDER BY id') == [
+        (1, "it's SQL, 50%"), (2, "tuple last"), (3, "select")]
