@@ -207,6 +207,9 @@ func (br *batchRun) into(i int) (schema, table string) {
 type ingestTable struct {
 	name       string
 	hasOldRows bool // the live table's rows were copied into it
+	// forward is set for a copy-forward partition built in place, which
+	// takes the rows of its source that the batch leaves as they were.
+	forward *forward
 }
 
 // target is the name of the table that table i's rows go into.

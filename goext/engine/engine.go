@@ -22,6 +22,9 @@ type table struct {
 	upsert  bool
 	// firstDone is set once the table's first batch of this ingest ran.
 	firstDone bool
+	// forward, for a copy-forward partition, is the source whose rows it
+	// takes in its first batch.
+	forward *forward
 }
 
 func (t *table) String() string { return pgsql.Qualified(t.spec.Schema, t.spec.Name) }
@@ -71,16 +74,19 @@ func (in *Ingestion) Run(ctx context.Context, conn Conn, src Source, log Logger)
 	if in.job.Versioned != nil {
 		return in.runVersioned(ctx, conn, src, log)
 	}
-	return in.ingest(ctx, conn, src, log)
+	return in.ingest(ctx, conn, src, log, nil)
 }
 
-func (in *Ingestion) ingest(ctx context.Context, conn Conn, src Source, log Logger) (err error) {
+// ingest runs the batches of src; fwd, if set, is what the first table
+// takes from a source partition in its first batch.
+func (in *Ingestion) ingest(ctx context.Context, conn Conn, src Source, log Logger, fwd *forward) (err error) {
 	job := in.job
 	r := &run{conn: conn, src: src, log: log, opts: job.Options}
 	for i := range job.Tables {
 		t := &job.Tables[i]
-		r.tables = append(r.tables, &table{spec: t, upsert: job.Options.Upsert == spec.UpsertIfPrimaryKey && len(t.PrimaryKey()) > 0})
+		r.tables = append(r.tables, &table{spec: t, upsert: upserts(job.Options, t)})
 	}
+	r.tables[0].forward = fwd
 	if err := conn.Begin(ctx); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -120,6 +126,11 @@ func (in *Ingestion) ingest(ctx context.Context, conn Conn, src Source, log Logg
 		return fmt.Errorf("committing: %w", err)
 	}
 	return nil
+}
+
+// upserts tells whether the rows of t replace those of their key.
+func upserts(opts spec.Options, t *spec.Table) bool {
+	return opts.Upsert == spec.UpsertIfPrimaryKey && len(t.PrimaryKey()) > 0
 }
 
 func (r *run) prepareTables(ctx context.Context) error {

@@ -43,6 +43,13 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	if err != nil {
 		return err
 	}
+	if t.forward != nil {
+		// The partition, made without keys and indexes, is filled as a new
+		// ingest table is, but in place: there is nothing to swap.
+		br.ingest[i] = ingestTable{name: t.spec.Name, forward: t.forward}
+		t.forward.done = true
+		return t.useColumns(live)
+	}
 	rebuild := br.opts.Delete == spec.DeleteBeforeFirst
 	if !rebuild {
 		br.log.Info("Finding existing columns of %s.%s", t.spec.Schema, t.spec.Name)
@@ -320,6 +327,11 @@ func (br *batchRun) finishIngestTables(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		if it.forward != nil {
+			if err := it.forward.copy(ctx, br.conn, t.spec, true); err != nil {
+				return err
+			}
+		}
 		if t.upsert {
 			if err := br.addConstraints(ctx, t, it); err != nil {
 				return err
@@ -331,6 +343,11 @@ func (br *batchRun) finishIngestTables(ctx context.Context) error {
 			if err := br.conn.Exec(ctx, create); err != nil {
 				return fmt.Errorf("creating an index on the ingest table of %s: %w", t, err)
 			}
+		}
+		if it.forward != nil {
+			// Complete, the partition is the live table.
+			delete(br.ingest, i)
+			continue
 		}
 		br.log.Info("Copying privileges for %s.%s", t.spec.Schema, t.spec.Name)
 		oid, err := br.oid(ctx, t.spec.Schema, t.spec.Name)

@@ -327,3 +327,25 @@ func TestVersionedViewWithoutSource(t *testing.T) {
 		t.Errorf("view rows %v, view %s", got, e.viewSource())
 	}
 }
+
+// TestVersionedCopyForwardBatches: the first batch of a copy-forward
+// fills the partition (its last row of a key wins, the source's other
+// rows stay), with its key and index built; a second batch upserts.
+func TestVersionedCopyForwardBatches(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.versioned(vopts{version: "1"}, kvRows([]any{1, "a"}, []any{2, "b"}, []any{3, "c"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.versioned(vopts{version: "2", copyForward: true},
+		kvRows([]any{2, "x"}, []any{4, "d"}, []any{2, "y"}), kvRows([]any{3, "z"}, []any{5, "e"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.rows("b", []string{"id", "v", "_version"}, "id"); fmt.Sprint(got) != "[[1 a 2] [2 y 2] [3 z 2] [4 d 2] [5 e 2]]" {
+		t.Errorf("view rows: %v", got)
+	}
+	if got := e.query(`SELECT pg_catalog.string_agg(i.indisprimary::text, ' ' ORDER BY i.indisprimary) FROM pg_catalog.pg_index i
+		WHERE i.indrelid = pg_catalog.format('%I.%I', $1::text, 'b__2')::regclass`, e.schema); fmt.Sprint(got) != "[false true]" {
+		t.Errorf("indexes of the partition (primary or not): %v", got)
+	}
+	e.noTmpTables()
+}

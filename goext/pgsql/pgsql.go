@@ -184,11 +184,16 @@ func stagedRows(t *spec.Table, staging string, dedupe bool) string {
 // the old table's rows, those whose key the staging table has: the batch
 // replaces them.
 func DeleteStagedKeys(t *spec.Table, table, staging string) string {
+	return "DELETE FROM " + Qualified(t.Schema, table) + " AS t USING " + Ident(staging) + " AS s WHERE " + sameKey(t)
+}
+
+// sameKey matches the rows of t and s that share a primary key.
+func sameKey(t *spec.Table) string {
 	var on []string
 	for _, k := range t.PrimaryKey() {
 		on = append(on, "t."+Ident(k)+" = s."+Ident(k))
 	}
-	return "DELETE FROM " + Qualified(t.Schema, table) + " AS t USING " + Ident(staging) + " AS s WHERE " + strings.Join(on, " AND ")
+	return strings.Join(on, " AND ")
 }
 
 // InsertStaged appends the last staged row of each key to schema.table.

@@ -54,6 +54,13 @@ func CopyForward(t *spec.Table, from [2]string, column string) string {
 		", $1::text FROM " + Qualified(from[0], from[1])
 }
 
+// CopyForwardMissing is CopyForward of the rows whose primary key
+// schema.part lacks: those of the source that its first batch leaves as
+// they were.
+func CopyForwardMissing(t *spec.Table, from [2]string, column string) string {
+	return CopyForward(t, from, column) + " AS s WHERE NOT EXISTS (SELECT FROM " + Qualified(t.Schema, t.Name) + " AS t WHERE " + sameKey(t) + ")"
+}
+
 // CreateRoot creates the partitioned table root, unless it exists, with
 // the partition's columns and NOT NULL: no keys, no indexes.
 func CreateRoot(t *spec.Table, root, column string) string {

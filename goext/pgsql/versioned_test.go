@@ -16,6 +16,9 @@ func TestVersionedStatements(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{CopyForward(part, [2]string{"o", "b__0"}, "_version"),
 			`INSERT INTO "s"."b__1" ("id", "v", "_version") SELECT "id", "v", $1::text FROM "o"."b__0"`},
+		{CopyForwardMissing(part, [2]string{"o", "b__0"}, "_version"),
+			`INSERT INTO "s"."b__1" ("id", "v", "_version") SELECT "id", "v", $1::text FROM "o"."b__0" AS s` +
+				` WHERE NOT EXISTS (SELECT FROM "s"."b__1" AS t WHERE t."id" = s."id")`},
 		{CreateRoot(part, "b__history", "_version"),
 			`CREATE TABLE IF NOT EXISTS "s"."b__history" ("id" INTEGER NOT NULL, "v" TEXT, "_version" VARCHAR NOT NULL) PARTITION BY LIST ("_version")`},
 		{VersionView("s", "b", "b__1"), `CREATE OR REPLACE VIEW "s"."b" AS SELECT * FROM "s"."b__1"`},
