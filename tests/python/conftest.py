@@ -1,4 +1,5 @@
 """Fixtures: a real PostgreSQL server (DATABASE_URL, or one started here),
+a Citus cluster (CITUS_DATABASE_URL, or one built and started here),
 SQLAlchemy engines for each installed driver, and a fresh schema per test."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import citus_cluster  # noqa: E402
 import pgcluster  # noqa: E402
 
 SQLALCHEMY_2 = int(sa.__version__.split(".")[0]) >= 2
@@ -28,6 +30,18 @@ def database_url() -> Iterator[str]:
     url, server = pgcluster.start()
     yield url
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def citus_url() -> Iterator[str]:
+    """A Citus cluster's coordinator: CITUS_DATABASE_URL, else a local
+    cluster built and started on first use (tests/citus_cluster.py)."""
+    try:
+        cluster = citus_cluster.start()
+    except citus_cluster.Unavailable as e:
+        pytest.skip(f"no Citus cluster: {e}")
+    yield cluster.url
+    cluster.stop()
 
 
 @pytest.fixture(params=DRIVERS)
