@@ -17,6 +17,9 @@ type batchRun struct {
 	ingest  map[int]ingestTable // new ingest table per table index, when swapping
 	rows    map[int]int         // rows received per table index
 	pending *Chunk              // a chunk read past the end of the COPY it ended
+	// sequential is set once the transaction runs Citus's multi-shard
+	// commands one at a time, for a rebuild of a Citus table (citus.go).
+	sequential bool
 }
 
 func (r *run) batch(ctx context.Context, number int, b *Batch) error {
@@ -102,6 +105,12 @@ func (br *batchRun) onBeforeVisible(ctx context.Context) error {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 		br.locked = false
+		if br.sequential {
+			// The swap's DROP, RENAME and views, in the new transaction.
+			if err := br.conn.Exec(ctx, pgsql.CitusSequential); err != nil {
+				return fmt.Errorf("batch %d: %w", br.number, err)
+			}
+		}
 		return br.lockTables(ctx)
 	default:
 		return fmt.Errorf("batch %d: on_before_visible rolled back the batch's transaction, so batch %d was not ingested "+

@@ -40,6 +40,7 @@ type run struct {
 	types   map[*table][]string // wanted column types as the server writes them
 	locks   []tableLock         // the tables' advisory locks, in the order taken
 	locked  bool                // the current transaction holds them
+	citus   bool                // the database runs Citus (citus.go)
 }
 
 // Ingestion is a job that New found ingestible, ready to Run.
@@ -98,6 +99,9 @@ func (in *Ingestion) ingest(ctx context.Context, conn Conn, src Source, log Logg
 		}
 	}()
 	if err := r.lockTables(ctx); err != nil {
+		return err
+	}
+	if err := r.detectCitus(ctx); err != nil {
 		return err
 	}
 	if err := r.prepareTables(ctx); err != nil {

@@ -65,12 +65,21 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	if !rebuild {
 		return t.useColumns(live)
 	}
+	shape, err := br.citusShape(ctx, t, live)
+	if err != nil {
+		return err
+	}
 	br.log.Info("Ingesting via new ingest table")
 	name := relationName()
 	// Without upsert the rows go in as sent, and the server names the row
 	// of a duplicate key: the constraints are there from the start.
 	if err := br.conn.Exec(ctx, pgsql.CreateIngestTable(t.spec, name, !t.upsert)); err != nil {
 		return fmt.Errorf("creating the ingest table for %s: %w", t, err)
+	}
+	if shape != nil {
+		if err := br.distribute(ctx, t, shape, name); err != nil {
+			return err
+		}
 	}
 	kept, err := br.keptColumns(ctx, t, live)
 	if err != nil {

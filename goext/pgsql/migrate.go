@@ -168,9 +168,11 @@ func RenameTable(schema, from, to string) string {
 	return "ALTER TABLE " + Qualified(schema, from) + " RENAME TO " + Ident(to)
 }
 
-// HasRows answers whether schema.table has any row.
+// HasRows answers whether schema.table has any row. The subquery selects
+// a column: Citus's planner refuses an empty select list on a distributed
+// table.
 func HasRows(schema, table string) string {
-	return "SELECT EXISTS (SELECT FROM " + Qualified(schema, table) + ")"
+	return "SELECT EXISTS (SELECT 1 FROM " + Qualified(schema, table) + ")"
 }
 
 // LockSettings reads the session's lock_timeout, to restore after a

@@ -182,9 +182,11 @@ func stagedRows(t *spec.Table, staging string, dedupe bool) string {
 
 // DeleteStagedKeys deletes from schema.table, a new ingest table holding
 // the old table's rows, those whose key the staging table has: the batch
-// replaces them.
+// replaces them. A subquery, not a join: Citus plans it on its own, where
+// it refuses to join a reference table to the (local) staging table.
 func DeleteStagedKeys(t *spec.Table, table, staging string) string {
-	return "DELETE FROM " + Qualified(t.Schema, table) + " AS t USING " + Ident(staging) + " AS s WHERE " + sameKey(t)
+	pk := IdentList(t.PrimaryKey())
+	return "DELETE FROM " + Qualified(t.Schema, table) + " WHERE (" + pk + ") IN (SELECT " + pk + " FROM " + Ident(staging) + ")"
 }
 
 // sameKey matches the rows of t and s that share a primary key.
