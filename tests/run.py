@@ -10,7 +10,10 @@ the Airflow and Dagster examples in environments of their own; upstream
 pg-bulk-ingest 0.1.3 gets one too, which the switch test of
 ingest_versioned runs (PBI_UPSTREAM_PYTHON). The Go
 tests run from the checkout, with the test hooks (-tags pbitest). All
-against DATABASE_URL, or a PostgreSQL server started here.
+against DATABASE_URL, or a PostgreSQL server started here; the Citus
+tests (under SQLAlchemy 2 and Go) against CITUS_DATABASE_URL, or a
+Citus cluster started here (tests/citus_cluster.py: built once per
+machine, about 4 minutes), or skipped with the reason it could not be.
 
     python tests/run.py [extra pytest arguments]
 """
@@ -32,6 +35,9 @@ import zipfile
 from typing import Dict, List, NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import citus_cluster  # noqa: E402  (tests/, stdlib only)
+
 VENVS = os.path.join(ROOT, ".venvs")
 BUILD = os.path.join(ROOT, "build")
 WHEELS = os.path.join(BUILD, "wheel")
@@ -46,6 +52,7 @@ class Environment(NamedTuple):
     optional: bool = False  # a failed install skips its tests instead of failing the run
     python: Optional[str] = None  # another Python version than this one's, e.g. "3.9"
     wheel: bool = True  # ours installed too; not beside upstream's package, which has the same name
+    citus: bool = False  # runs the Citus tests against the cluster started here; elsewhere they skip
 
 
 PYTEST_BASE = ["pytest>=7", "pgserver>=0.1.4"]
@@ -56,6 +63,7 @@ ENVIRONMENTS: Dict[str, Environment] = {
         ["SQLAlchemy>=2", "psycopg2-binary>=2.9.2", "psycopg[binary]>=3.1.4", *PYTEST_BASE,
          "pgvector>=0.2", "numpy", "pandas", "polars", "pgarrow>=0.0.9"],
         [["tests/python"], ["tests/examples/test_script.py"]],
+        citus=True,
     ),
     "sqlalchemy14": Environment(["SQLAlchemy>=1.4.24,<2", "psycopg2-binary>=2.9.2", *PYTEST_BASE], [["tests/python"]]),
     # Pinned: Airflow's constraint files are not on PyPI; these resolve cleanly with plain pip.
@@ -289,16 +297,40 @@ def python_tests(name: str, environment: Environment, env: Dict[str, str], pytes
     return "%d passed, %d skipped, %d failed" % tuple(totals)
 
 
+def start_citus(env: Dict[str, str]) -> Optional[citus_cluster.Cluster]:
+    """A local Citus cluster, its URL in env; without one, the reason in
+    env, which the Citus tests skip with rather than each trying again."""
+    log("Starting a Citus cluster (coordinator and two workers) since CITUS_DATABASE_URL is not set; "
+        "the first run on a machine builds Citus (about 4 minutes)")
+    started = time.time()
+    try:
+        cluster = citus_cluster.start()
+    except citus_cluster.Unavailable as e:
+        print(f"no Citus cluster, the Citus tests are skipped: {e}", flush=True)
+        env[citus_cluster.UNAVAILABLE_ENV] = str(e)
+        return None
+    env["CITUS_DATABASE_URL"] = cluster.url
+    print(f"CITUS_DATABASE_URL={cluster.url} (ready in {time.time() - started:.0f}s)", flush=True)
+    return cluster
+
+
+def without_citus(env: Dict[str, str]) -> Dict[str, str]:
+    """env for an environment that does not run the Citus tests."""
+    env = {k: v for k, v in env.items() if k != "CITUS_DATABASE_URL"}
+    env[citus_cluster.UNAVAILABLE_ENV] = "tests/run.py runs the Citus tests in .venvs/sqlalchemy2 only"
+    return env
+
+
 def test(pytest_args: List[str]) -> int:
     env = dict(os.environ)
     server = None
     if not env.get("DATABASE_URL"):
         log("Starting PostgreSQL (pgserver) since DATABASE_URL is not set")
-        sys.path.insert(0, os.path.join(ROOT, "tests"))
         import pgcluster
 
         env["DATABASE_URL"], server = pgcluster.start()
     print(f"DATABASE_URL={env['DATABASE_URL']}", flush=True)
+    citus = None if env.get("CITUS_DATABASE_URL") else start_citus(env)
     os.makedirs(RESULTS, exist_ok=True)
     unavailable = json.loads(env.pop("PBI_UNAVAILABLE", "{}"))
 
@@ -316,8 +348,11 @@ def test(pytest_args: List[str]) -> int:
         if name in unavailable:
             results[label] = f"skipped: {unavailable[name]}"
             continue
-        results[label] = python_tests(name, environment, user_env, pytest_args)
+        results[label] = python_tests(name, environment, user_env if environment.citus else without_citus(user_env),
+                                      pytest_args)
 
+    if citus is not None:
+        citus.stop()
     if server is not None:
         server.cleanup()
     log("Summary")
