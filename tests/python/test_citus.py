@@ -4,41 +4,25 @@ starts), skipped with the reason when there is none."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Iterator
-
-import pgcluster
 import pytest
 import sqlalchemy as sa
 
-from conftest import SQLALCHEMY_2
+
+@pytest.fixture(scope="session")
+def database_url(citus_url: str) -> str:
+    """This module's engine and schema fixtures (conftest.py) are the
+    Citus coordinator's."""
+    return citus_url
 
 
-@pytest.fixture
-def citus_engine(citus_url: str, driver: str) -> Iterator[sa.engine.Engine]:
-    kwargs = {} if SQLALCHEMY_2 else {"future": True}
-    engine = sa.create_engine(pgcluster.with_driver(citus_url, driver), **kwargs)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def citus_schema(citus_engine: sa.engine.Engine) -> Iterator[str]:
-    """A schema name unique to the test, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    yield name
-    with citus_engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-
-
-def test_cluster_distributes(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
-    table = f'"{citus_schema}"."t"'
-    with citus_engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{citus_schema}"'))
+def test_cluster_distributes(engine: sa.engine.Engine, schema: str) -> None:
+    table = f'"{schema}"."t"'
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         conn.execute(sa.text(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v text)"))
         conn.execute(sa.text("SELECT create_distributed_table(:t, 'id')"), {"t": table})
         conn.execute(sa.text(f"INSERT INTO {table} SELECT i, i::text FROM generate_series(1, 1000) i"))
-    with citus_engine.connect() as conn:
+    with engine.connect() as conn:
         method = conn.execute(sa.text("SELECT partmethod FROM pg_dist_partition WHERE logicalrelid = CAST(:t AS regclass)"),
                               {"t": table}).scalar()
         shard_ports = set(conn.execute(sa.text("SELECT nodeport FROM citus_shards WHERE table_name = CAST(:t AS regclass)"),
@@ -49,3 +33,141 @@ def test_cluster_distributes(citus_engine: sa.engine.Engine, citus_schema: str) 
     assert len(worker_ports) >= 2
     assert shard_ports == worker_ports
     assert count == 1000
+
+
+# --- the ingest keeps Citus's distribution through every rebuild ---------
+# Each test reads back, after each ingest, the rows, the table's Citus type
+# and colocation group and the nodes holding its shards.
+
+
+def placement(engine: sa.engine.Engine, schema: str, name: str) -> Tuple[str, str, int, Set[int]]:
+    """(Citus type, distribution column, colocation group, ports of the
+    nodes holding its shards) of schema.name."""
+    table = qi(schema, name)
+    kind, column, colocation = query(
+        engine, "SELECT citus_table_type, distribution_column, colocation_id FROM citus_tables "
+        "WHERE table_name = CAST(:t AS regclass)", t=table)[0]
+    ports = {r[0] for r in query(engine, "SELECT nodeport FROM citus_shards WHERE table_name = CAST(:t AS regclass)", t=table)}
+    return kind, column, colocation, ports
+
+
+def worker_ports(engine: sa.engine.Engine) -> Set[int]:
+    return {r[0] for r in query(engine, "SELECT nodeport FROM pg_dist_node WHERE groupid <> 0")}
+
+
+def kv(schema: str, *extra: sa.Column, name: str = "t", unique_v: bool = False) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), sa.Column("id", sa.INTEGER, primary_key=True),
+                    sa.Column("v", sa.TEXT, unique=unique_v), *extra, schema=schema)
+
+
+def batch(table: sa.Table, hwm: int, ids: Sequence[int]) -> Callable[[Any], Any]:
+    extra = len(table.columns) - 2
+    return lambda _: [(hwm, None, rows_of(table, [(i, f"v{i}", *[f"x{i}"] * extra) for i in ids]))]
+
+
+def distributed_pair(engine: sa.engine.Engine, schema: str) -> None:
+    """schema.t (id, v) distributed on id, and schema.c colocated with it."""
+    execute(engine, f"CREATE SCHEMA {qi(schema)}",
+            f"CREATE TABLE {qi(schema, 't')} (id integer PRIMARY KEY, v text)",
+            f"SELECT create_distributed_table('{qi(schema, 't')}', 'id')",
+            f"CREATE TABLE {qi(schema, 'c')} (id integer, w text)",
+            f"SELECT create_distributed_table('{qi(schema, 'c')}', 'id', colocate_with => '{qi(schema, 't')}')",
+            f"INSERT INTO {qi(schema, 'c')} VALUES (1, 'w1'), (2, 'w2')")
+
+
+def assert_colocated(engine: sa.engine.Engine, schema: str) -> None:
+    kind, column, colocation, ports = placement(engine, schema, "t")
+    assert (kind, column) == ("distributed", "id")
+    assert colocation == placement(engine, schema, "c")[2]
+    assert ports == worker_ports(engine) and len(ports) >= 2
+
+
+def test_upsert_batches_into_distributed_table(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
+    distributed_pair(citus_engine, citus_schema)
+    t = kv(citus_schema)
+    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    run_ingest(citus_engine, t.metadata, batch(t, 2, [3, 4]))
+    assert query(citus_engine, f"SELECT id, v FROM {qi(citus_schema, 't')} ORDER BY id") == [
+        (1, "v1"), (2, "v2"), (3, "v3"), (4, "v4")]
+    assert_colocated(citus_engine, citus_schema)
+
+
+@pytest.mark.parametrize("views", ["none", "views"])
+def test_migration_keeps_distribution(citus_engine: sa.engine.Engine, citus_schema: str, views: str) -> None:
+    distributed_pair(citus_engine, citus_schema)
+    if views == "views":
+        execute(citus_engine,
+                f"CREATE VIEW {qi(citus_schema, 'plain')} AS SELECT id, v FROM {qi(citus_schema, 't')}",
+                f"CREATE VIEW {qi(citus_schema, 'j')} AS SELECT t.id, t.v, c.w FROM {qi(citus_schema, 't')} t "
+                f"JOIN {qi(citus_schema, 'c')} c USING (id)")
+    t = kv(citus_schema)
+    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    t = kv(citus_schema, sa.Column("x", sa.TEXT))
+    run_ingest(citus_engine, t.metadata, batch(t, 2, [3, 4]))
+    assert query(citus_engine, f"SELECT id, v, x FROM {qi(citus_schema, 't')} ORDER BY id") == [
+        (1, "v1", None), (2, "v2", None), (3, "v3", "x3"), (4, "v4", "x4")]
+    assert_colocated(citus_engine, citus_schema)
+    if views == "views":
+        assert query(citus_engine, f"SELECT id, v, w FROM {qi(citus_schema, 'j')} ORDER BY id") == [
+            (1, "v1", "w1"), (2, "v2", "w2")]
+        assert query(citus_engine, f"SELECT count(*) FROM {qi(citus_schema, 'plain')}") == [(4,)]
+        # The views are Citus's distributed objects again, on every node.
+        assert query(citus_engine, "SELECT count(*) FROM pg_dist_object WHERE objid IN "
+                     f"(CAST(:p AS regclass), CAST(:j AS regclass))",
+                     p=qi(citus_schema, "plain"), j=qi(citus_schema, "j")) == [(2,)]
+
+
+def test_delete_before_first_batch_keeps_distribution(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
+    distributed_pair(citus_engine, citus_schema)
+    t = kv(citus_schema)
+    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    run_ingest(citus_engine, t.metadata, batch(t, 2, [7]), delete=Delete.BEFORE_FIRST_BATCH)
+    assert query(citus_engine, f"SELECT id, v FROM {qi(citus_schema, 't')}") == [(7, "v7")]
+    assert_colocated(citus_engine, citus_schema)
+
+
+def test_reference_table_migrated(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
+    execute(citus_engine, f"CREATE SCHEMA {qi(citus_schema)}",
+            f"CREATE TABLE {qi(citus_schema, 't')} (id integer PRIMARY KEY, v text)",
+            f"SELECT create_reference_table('{qi(citus_schema, 't')}')")
+    t = kv(citus_schema)
+    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2]))
+    t = kv(citus_schema, sa.Column("x", sa.TEXT))
+    run_ingest(citus_engine, t.metadata, batch(t, 2, [2, 3]))
+    assert query(citus_engine, f"SELECT id, x FROM {qi(citus_schema, 't')} ORDER BY id") == [
+        (1, None), (2, "x2"), (3, "x3")]
+    kind, _, _, ports = placement(citus_engine, citus_schema, "t")
+    assert kind == "reference"
+    assert worker_ports(citus_engine) <= ports
+
+
+def test_schema_sharded_table_migrated(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
+    execute(citus_engine, f"CREATE SCHEMA {qi(citus_schema)}",
+            f"SELECT citus_schema_distribute('{qi(citus_schema)}')")
+    t = kv(citus_schema)
+    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2]))
+    before = placement(citus_engine, citus_schema, "t")
+    t = kv(citus_schema, sa.Column("x", sa.TEXT))
+    run_ingest(citus_engine, t.metadata, batch(t, 2, [2, 3]))
+    assert query(citus_engine, f"SELECT id, x FROM {qi(citus_schema, 't')} ORDER BY id") == [
+        (1, None), (2, "x2"), (3, "x3")]
+    assert before[0] == "schema"
+    assert placement(citus_engine, citus_schema, "t") == before
+    assert before[2] == query(citus_engine, "SELECT colocationid FROM pg_dist_schema WHERE schemaid = CAST(:s AS regnamespace)",
+                              s=qi(citus_schema))[0][0]
+
+
+def test_unsupported_shape_refused(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
+    """A wanted primary key that leaves the distribution column out."""
+    execute(citus_engine, f"CREATE SCHEMA {qi(citus_schema)}",
+            f"CREATE TABLE {qi(citus_schema, 't')} (tenant integer, id integer, v text, PRIMARY KEY (tenant, id))",
+            f"SELECT create_distributed_table('{qi(citus_schema, 't')}', 'tenant')",
+            f"INSERT INTO {qi(citus_schema, 't')} VALUES (1, 1, 'old')")
+    before = placement(citus_engine, citus_schema, "t")
+    t = kv(citus_schema, sa.Column("tenant", sa.INTEGER, nullable=False))
+    with pytest.raises(Exception, match=r'distributed by Citus on column "tenant".*primary key \("id"\).*add the column'):
+        run_ingest(citus_engine, t.metadata, batch(t, 1, [1]))
+    assert placement(citus_engine, citus_schema, "t") == before
+    assert query(citus_engine, f"SELECT tenant, id, v FROM {qi(citus_schema, 't')}") == [(1, 1, "old")]
+    assert query(citus_engine, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = :s AND c.relname LIKE '\\_tmp\\_%'", s=citus_schema) == [(0,)]
