@@ -4,8 +4,13 @@ starts), skipped with the reason when there is none."""
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence, Set, Tuple
+
 import pytest
 import sqlalchemy as sa
+from helpers import execute, qi, query, rows_of, run_ingest
+
+from pg_bulk_ingest import Delete
 
 
 @pytest.fixture(scope="session")
@@ -82,92 +87,92 @@ def assert_colocated(engine: sa.engine.Engine, schema: str) -> None:
     assert ports == worker_ports(engine) and len(ports) >= 2
 
 
-def test_upsert_batches_into_distributed_table(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
-    distributed_pair(citus_engine, citus_schema)
-    t = kv(citus_schema)
-    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2, 3]))
-    run_ingest(citus_engine, t.metadata, batch(t, 2, [3, 4]))
-    assert query(citus_engine, f"SELECT id, v FROM {qi(citus_schema, 't')} ORDER BY id") == [
+def test_upsert_batches_into_distributed_table(engine: sa.engine.Engine, schema: str) -> None:
+    distributed_pair(engine, schema)
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    run_ingest(engine, t.metadata, batch(t, 2, [3, 4]))
+    assert query(engine, f"SELECT id, v FROM {qi(schema, 't')} ORDER BY id") == [
         (1, "v1"), (2, "v2"), (3, "v3"), (4, "v4")]
-    assert_colocated(citus_engine, citus_schema)
+    assert_colocated(engine, schema)
 
 
 @pytest.mark.parametrize("views", ["none", "views"])
-def test_migration_keeps_distribution(citus_engine: sa.engine.Engine, citus_schema: str, views: str) -> None:
-    distributed_pair(citus_engine, citus_schema)
+def test_migration_keeps_distribution(engine: sa.engine.Engine, schema: str, views: str) -> None:
+    distributed_pair(engine, schema)
     if views == "views":
-        execute(citus_engine,
-                f"CREATE VIEW {qi(citus_schema, 'plain')} AS SELECT id, v FROM {qi(citus_schema, 't')}",
-                f"CREATE VIEW {qi(citus_schema, 'j')} AS SELECT t.id, t.v, c.w FROM {qi(citus_schema, 't')} t "
-                f"JOIN {qi(citus_schema, 'c')} c USING (id)")
-    t = kv(citus_schema)
-    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2, 3]))
-    t = kv(citus_schema, sa.Column("x", sa.TEXT))
-    run_ingest(citus_engine, t.metadata, batch(t, 2, [3, 4]))
-    assert query(citus_engine, f"SELECT id, v, x FROM {qi(citus_schema, 't')} ORDER BY id") == [
+        execute(engine,
+                f"CREATE VIEW {qi(schema, 'plain')} AS SELECT id, v FROM {qi(schema, 't')}",
+                f"CREATE VIEW {qi(schema, 'j')} AS SELECT t.id, t.v, c.w FROM {qi(schema, 't')} t "
+                f"JOIN {qi(schema, 'c')} c USING (id)")
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    t = kv(schema, sa.Column("x", sa.TEXT))
+    run_ingest(engine, t.metadata, batch(t, 2, [3, 4]))
+    assert query(engine, f"SELECT id, v, x FROM {qi(schema, 't')} ORDER BY id") == [
         (1, "v1", None), (2, "v2", None), (3, "v3", "x3"), (4, "v4", "x4")]
-    assert_colocated(citus_engine, citus_schema)
+    assert_colocated(engine, schema)
     if views == "views":
-        assert query(citus_engine, f"SELECT id, v, w FROM {qi(citus_schema, 'j')} ORDER BY id") == [
+        assert query(engine, f"SELECT id, v, w FROM {qi(schema, 'j')} ORDER BY id") == [
             (1, "v1", "w1"), (2, "v2", "w2")]
-        assert query(citus_engine, f"SELECT count(*) FROM {qi(citus_schema, 'plain')}") == [(4,)]
+        assert query(engine, f"SELECT count(*) FROM {qi(schema, 'plain')}") == [(4,)]
         # The views are Citus's distributed objects again, on every node.
-        assert query(citus_engine, "SELECT count(*) FROM pg_dist_object WHERE objid IN "
+        assert query(engine, "SELECT count(*) FROM pg_dist_object WHERE objid IN "
                      f"(CAST(:p AS regclass), CAST(:j AS regclass))",
-                     p=qi(citus_schema, "plain"), j=qi(citus_schema, "j")) == [(2,)]
+                     p=qi(schema, "plain"), j=qi(schema, "j")) == [(2,)]
 
 
-def test_delete_before_first_batch_keeps_distribution(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
-    distributed_pair(citus_engine, citus_schema)
-    t = kv(citus_schema)
-    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2, 3]))
-    run_ingest(citus_engine, t.metadata, batch(t, 2, [7]), delete=Delete.BEFORE_FIRST_BATCH)
-    assert query(citus_engine, f"SELECT id, v FROM {qi(citus_schema, 't')}") == [(7, "v7")]
-    assert_colocated(citus_engine, citus_schema)
+def test_delete_before_first_batch_keeps_distribution(engine: sa.engine.Engine, schema: str) -> None:
+    distributed_pair(engine, schema)
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    run_ingest(engine, t.metadata, batch(t, 2, [7]), delete=Delete.BEFORE_FIRST_BATCH)
+    assert query(engine, f"SELECT id, v FROM {qi(schema, 't')}") == [(7, "v7")]
+    assert_colocated(engine, schema)
 
 
-def test_reference_table_migrated(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
-    execute(citus_engine, f"CREATE SCHEMA {qi(citus_schema)}",
-            f"CREATE TABLE {qi(citus_schema, 't')} (id integer PRIMARY KEY, v text)",
-            f"SELECT create_reference_table('{qi(citus_schema, 't')}')")
-    t = kv(citus_schema)
-    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2]))
-    t = kv(citus_schema, sa.Column("x", sa.TEXT))
-    run_ingest(citus_engine, t.metadata, batch(t, 2, [2, 3]))
-    assert query(citus_engine, f"SELECT id, x FROM {qi(citus_schema, 't')} ORDER BY id") == [
+def test_reference_table_migrated(engine: sa.engine.Engine, schema: str) -> None:
+    execute(engine, f"CREATE SCHEMA {qi(schema)}",
+            f"CREATE TABLE {qi(schema, 't')} (id integer PRIMARY KEY, v text)",
+            f"SELECT create_reference_table('{qi(schema, 't')}')")
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
+    t = kv(schema, sa.Column("x", sa.TEXT))
+    run_ingest(engine, t.metadata, batch(t, 2, [2, 3]))
+    assert query(engine, f"SELECT id, x FROM {qi(schema, 't')} ORDER BY id") == [
         (1, None), (2, "x2"), (3, "x3")]
-    kind, _, _, ports = placement(citus_engine, citus_schema, "t")
+    kind, _, _, ports = placement(engine, schema, "t")
     assert kind == "reference"
-    assert worker_ports(citus_engine) <= ports
+    assert worker_ports(engine) <= ports
 
 
-def test_schema_sharded_table_migrated(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
-    execute(citus_engine, f"CREATE SCHEMA {qi(citus_schema)}",
-            f"SELECT citus_schema_distribute('{qi(citus_schema)}')")
-    t = kv(citus_schema)
-    run_ingest(citus_engine, t.metadata, batch(t, 1, [1, 2]))
-    before = placement(citus_engine, citus_schema, "t")
-    t = kv(citus_schema, sa.Column("x", sa.TEXT))
-    run_ingest(citus_engine, t.metadata, batch(t, 2, [2, 3]))
-    assert query(citus_engine, f"SELECT id, x FROM {qi(citus_schema, 't')} ORDER BY id") == [
+def test_schema_sharded_table_migrated(engine: sa.engine.Engine, schema: str) -> None:
+    execute(engine, f"CREATE SCHEMA {qi(schema)}",
+            f"SELECT citus_schema_distribute('{qi(schema)}')")
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
+    before = placement(engine, schema, "t")
+    t = kv(schema, sa.Column("x", sa.TEXT))
+    run_ingest(engine, t.metadata, batch(t, 2, [2, 3]))
+    assert query(engine, f"SELECT id, x FROM {qi(schema, 't')} ORDER BY id") == [
         (1, None), (2, "x2"), (3, "x3")]
     assert before[0] == "schema"
-    assert placement(citus_engine, citus_schema, "t") == before
-    assert before[2] == query(citus_engine, "SELECT colocationid FROM pg_dist_schema WHERE schemaid = CAST(:s AS regnamespace)",
-                              s=qi(citus_schema))[0][0]
+    assert placement(engine, schema, "t") == before
+    assert before[2] == query(engine, "SELECT colocationid FROM pg_dist_schema WHERE schemaid = CAST(:s AS regnamespace)",
+                              s=qi(schema))[0][0]
 
 
-def test_unsupported_shape_refused(citus_engine: sa.engine.Engine, citus_schema: str) -> None:
+def test_unsupported_shape_refused(engine: sa.engine.Engine, schema: str) -> None:
     """A wanted primary key that leaves the distribution column out."""
-    execute(citus_engine, f"CREATE SCHEMA {qi(citus_schema)}",
-            f"CREATE TABLE {qi(citus_schema, 't')} (tenant integer, id integer, v text, PRIMARY KEY (tenant, id))",
-            f"SELECT create_distributed_table('{qi(citus_schema, 't')}', 'tenant')",
-            f"INSERT INTO {qi(citus_schema, 't')} VALUES (1, 1, 'old')")
-    before = placement(citus_engine, citus_schema, "t")
-    t = kv(citus_schema, sa.Column("tenant", sa.INTEGER, nullable=False))
+    execute(engine, f"CREATE SCHEMA {qi(schema)}",
+            f"CREATE TABLE {qi(schema, 't')} (tenant integer, id integer, v text, PRIMARY KEY (tenant, id))",
+            f"SELECT create_distributed_table('{qi(schema, 't')}', 'tenant')",
+            f"INSERT INTO {qi(schema, 't')} VALUES (1, 1, 'old')")
+    before = placement(engine, schema, "t")
+    t = kv(schema, sa.Column("tenant", sa.INTEGER, nullable=False))
     with pytest.raises(Exception, match=r'distributed by Citus on column "tenant".*primary key \("id"\).*add the column'):
-        run_ingest(citus_engine, t.metadata, batch(t, 1, [1]))
-    assert placement(citus_engine, citus_schema, "t") == before
-    assert query(citus_engine, f"SELECT tenant, id, v FROM {qi(citus_schema, 't')}") == [(1, 1, "old")]
-    assert query(citus_engine, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                 "WHERE n.nspname = :s AND c.relname LIKE '\\_tmp\\_%'", s=citus_schema) == [(0,)]
+        run_ingest(engine, t.metadata, batch(t, 1, [1]))
+    assert placement(engine, schema, "t") == before
+    assert query(engine, f"SELECT tenant, id, v FROM {qi(schema, 't')}") == [(1, 1, "old")]
+    assert query(engine, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = :s AND c.relname LIKE '\\_tmp\\_%'", s=schema) == [(0,)]
