@@ -45,6 +45,20 @@ func (e *env) placement(table string) placement {
 	return p
 }
 
+// citusKV creates the kv table name, spreads it with the statement
+// distribute (the table's qualified name its $1) and ingests rows ks.
+func (e *env) citusKV(name, distribute string, ks ...int) spec.Table {
+	e.t.Helper()
+	s := pgsql.Qualified(e.schema, name)
+	e.exec("CREATE TABLE " + s + " (id integer PRIMARY KEY, v text)")
+	e.exec(distribute, s)
+	tbl := kv(e.schema, name, true)
+	if err := e.ingestRows(tbl, spec.Options{}, ks...); err != nil {
+		e.t.Fatal(err)
+	}
+	return tbl
+}
+
 // TestCitusRebuildKeepsDistribution: a distributed table's migrations and
 // Delete.BEFORE_FIRST_BATCH keep it distributed on its column, colocated
 // with the table its view joins, its shards on both workers; its view
@@ -98,13 +112,7 @@ func TestCitusRebuildKeepsDistribution(t *testing.T) {
 // TestCitusReferenceTableMigrated: a reference table stays one.
 func TestCitusReferenceTableMigrated(t *testing.T) {
 	e := newCitusEnv(t)
-	tbl := kv(e.schema, "r", true)
-	s := pgsql.Qualified(e.schema, "r")
-	e.exec("CREATE TABLE " + s + " (id integer PRIMARY KEY, v text)")
-	e.exec("SELECT create_reference_table($1)", s)
-	if err := e.ingestRows(tbl, spec.Options{}, 1, 2); err != nil {
-		t.Fatal(err)
-	}
+	tbl := e.citusKV("r", "SELECT create_reference_table($1)", 1, 2)
 	tbl.Columns = append(tbl.Columns, spec.Column{Name: "w", Type: "TEXT", Nullable: true})
 	if err := e.ingestRows(tbl, spec.Options{}, 3); err != nil {
 		t.Fatal(err)
@@ -121,13 +129,7 @@ func TestCitusReferenceTableMigrated(t *testing.T) {
 // distribution column is refused before loading, the table left as it was.
 func TestCitusUnsupportedShapeRefused(t *testing.T) {
 	e := newCitusEnv(t)
-	tbl := kv(e.schema, "t", true)
-	s := pgsql.Qualified(e.schema, "t")
-	e.exec("CREATE TABLE " + s + " (id integer PRIMARY KEY, v text)")
-	e.exec("SELECT create_distributed_table($1, 'id')", s)
-	if err := e.ingestRows(tbl, spec.Options{}, 1); err != nil {
-		t.Fatal(err)
-	}
+	tbl := e.citusKV("t", "SELECT create_distributed_table($1, 'id')", 1)
 	before := e.placement("t")
 	tbl.Columns[1].Unique = true
 	err := e.ingestRows(tbl, spec.Options{}, 2)
