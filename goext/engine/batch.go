@@ -105,12 +105,6 @@ func (br *batchRun) onBeforeVisible(ctx context.Context) error {
 			return fmt.Errorf("beginning transaction: %w", err)
 		}
 		br.locked = false
-		if br.sequential {
-			// The swap's DROP, RENAME and views, in the new transaction.
-			if err := br.conn.Exec(ctx, pgsql.CitusSequential); err != nil {
-				return fmt.Errorf("batch %d: %w", br.number, err)
-			}
-		}
 		return br.lockTables(ctx)
 	default:
 		return fmt.Errorf("batch %d: on_before_visible rolled back the batch's transaction, so batch %d was not ingested "+

@@ -30,8 +30,9 @@ func (r *run) detectCitus(ctx context.Context) error {
 // that the new table could not be spread alike with: never would the
 // rebuild turn it into a local table. A rebuild of a Citus table runs
 // Citus's multi-shard commands one at a time (pgsql.CitusSequential),
-// set here, before the transaction's first. Nil when Citus does not
-// spread the table.
+// set here, before the transaction's first; a swap left to a transaction
+// of its own by on_before_visible's commit needs it not (measured). Nil
+// when Citus does not spread the table.
 func (br *batchRun) citusShape(ctx context.Context, t *table, live []liveColumn) (*citusTable, error) {
 	if !br.citus {
 		return nil, nil

@@ -176,3 +176,18 @@ def test_unsupported_shape_refused(engine: sa.engine.Engine, schema: str) -> Non
     assert query(engine, f"SELECT tenant, id, v FROM {qi(schema, 't')}") == [(1, 1, "old")]
     assert query(engine, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                  "WHERE n.nspname = :s AND c.relname LIKE '\\_tmp\\_%'", s=schema) == [(0,)]
+
+
+def test_migration_committed_by_on_before_visible(engine: sa.engine.Engine, schema: str) -> None:
+    """The swap then runs in a transaction of its own, sequential too: the
+    view on the table comes back."""
+    distributed_pair(engine, schema)
+    execute(engine, f"CREATE VIEW {qi(schema, 'j')} AS SELECT t.id, c.w FROM {qi(schema, 't')} t "
+            f"JOIN {qi(schema, 'c')} c USING (id)")
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
+    t = kv(schema, sa.Column("x", sa.TEXT))
+    run_ingest(engine, t.metadata, batch(t, 2, [3]), on_before_visible=lambda conn, _table, _meta: conn.commit())
+    assert query(engine, f"SELECT id, w FROM {qi(schema, 'j')} ORDER BY id") == [(1, "w1"), (2, "w2")]
+    assert query(engine, f"SELECT count(x) FROM {qi(schema, 't')}") == [(1,)]
+    assert_colocated(engine, schema)
