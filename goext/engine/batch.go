@@ -210,6 +210,9 @@ func (br *batchRun) into(i int) (schema, table string) {
 type ingestTable struct {
 	name       string
 	hasOldRows bool // the live table's rows were copied into it
+	// citus is set for a table that Citus spreads, which refuses the
+	// ctid-based DeleteDuplicateKeys: an upsert stages its rows.
+	citus bool
 	// forward is set for a copy-forward partition built in place, which
 	// takes the rows of its source that the batch leaves as they were.
 	forward *forward
@@ -250,7 +253,7 @@ func (br *batchRun) startTable(ctx context.Context, i int) error {
 		return nil
 	}
 	br.log.Info("Ingesting with upsert")
-	if it, ok := br.ingest[i]; ok && !it.hasOldRows {
+	if it, ok := br.ingest[i]; ok && !it.hasOldRows && !it.citus {
 		return nil // COPY straight in: addConstraints keeps the last row of each key
 	}
 	name := relationName()

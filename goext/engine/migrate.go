@@ -94,7 +94,7 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	if live, err = br.readLive(ctx, t.spec.Schema, name); err != nil {
 		return err
 	}
-	br.ingest[i] = ingestTable{name: name, hasOldRows: keep}
+	br.ingest[i] = ingestTable{name: name, hasOldRows: keep, citus: shape != nil}
 	return t.useColumns(live)
 }
 
