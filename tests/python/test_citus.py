@@ -202,3 +202,19 @@ def test_rebuild_upsert_keeps_the_last_row_of_a_key(engine: sa.engine.Engine, sc
                delete=Delete.BEFORE_FIRST_BATCH)
     assert query(engine, f"SELECT id, v FROM {qi(schema, 't')} ORDER BY id") == [(7, "b"), (8, "c")]
     assert_colocated(engine, schema)
+
+
+def test_migration_keeps_grants(engine: sa.engine.Engine, schema: str) -> None:
+    role = f"r_{schema}"
+    distributed_pair(engine, schema)
+    execute(engine, f"CREATE ROLE {qi(role)} LOGIN", f"GRANT USAGE ON SCHEMA {qi(schema)} TO {qi(role)}",
+            f"GRANT SELECT ON {qi(schema, 't')} TO {qi(role)}")
+    try:
+        t = kv(schema, sa.Column("x", sa.TEXT))
+        run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
+        assert_colocated(engine, schema)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"SET LOCAL ROLE {qi(role)}"))
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {qi(schema, 't')}")).scalar() == 2
+    finally:
+        execute(engine, f"DROP OWNED BY {qi(role)}", f"DROP ROLE {qi(role)}")
