@@ -55,6 +55,13 @@ class Versioned(NamedTuple):
     version: Any
 
 
+def is_batch(item: Any) -> bool:
+    """Whether item is a (high_watermark, batch_metadata, rows) batch.
+    Upstream unpacks any iterable of three: a str or dict of three would be
+    taken apart, so only sequences are."""
+    return isinstance(item, Sequence) and not isinstance(item, (str, bytes, bytearray)) and len(item) == 3
+
+
 class HostSource:
     def __init__(
         self,
@@ -112,9 +119,7 @@ class HostSource:
         except StopIteration:
             return None
         self._batch_number += 1
-        # Upstream unpacks any iterable of three: a str or dict of three
-        # would be taken apart, so only sequences are.
-        if not isinstance(item, Sequence) or isinstance(item, (str, bytes, bytearray)) or len(item) != 3:
+        if not is_batch(item):
             raise TypeError(
                 f"batch {self._batch_number}: batches yielded {describe(item)}: expected a tuple "
                 "(high_watermark, batch_metadata, rows)"

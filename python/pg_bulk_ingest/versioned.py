@@ -21,7 +21,8 @@ from ._constants import HighWatermark as _HighWatermark
 from ._constants import OnDuplicate as _OnDuplicate
 from ._constants import Upsert as _Upsert
 from ._errors import DuplicatePartitionError, describe
-from ._host_source import Versioned
+from ._chunks import sql_module
+from ._host_source import Versioned, is_batch
 from ._ingest import check_options, ingest, run
 from ._predicates import partition_attached, table_exists, view_exists
 
@@ -251,7 +252,7 @@ class _Rows:
         return (self._batch(number, batch) for number, batch in enumerate(result, 1))
 
     def _batch(self, number: int, batch: Any) -> Any:
-        if not isinstance(batch, tuple) or len(batch) != 3:
+        if not is_batch(batch):
             return batch  # ingest() says what is wrong with it
         high_watermark, metadata, rows = batch
         try:
@@ -281,7 +282,7 @@ class _Rows:
                     "appended), or Arrow data (a pyarrow Table or RecordBatch, a pandas or polars DataFrame)"
                     + (
                         "; sql.SQL rows are for ingest() only"
-                        if type(row).__module__.split(".")[0] in ("psycopg", "psycopg2")
+                        if sql_module(type(row)) is not None
                         else ""
                     )
                 )

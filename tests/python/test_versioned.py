@@ -564,6 +564,16 @@ def test_rows_that_cannot_take_the_version(engine: sa.engine.Engine, schema: str
             assert not conn.in_transaction()
 
 
+def test_a_list_batch_goes_into_the_partition(engine: sa.engine.Engine, schema: str) -> None:
+    """A batch may be any sequence of three, as for ingest(): a list's rows
+    get the version too (they were once passed on as they were, naming the
+    base table, which is not the partition's, and so dropped)."""
+    table = base_table(schema)
+    run_versioned(engine, table, lambda _: [["h", None, [(table, row) for row in ROWS]]], V1)
+    partition = "mytab__" + V1.replace("-", "")
+    assert query(engine, f'SELECT count(*), min(_version) FROM "{schema}"."{partition}"') == [(len(ROWS), V1)]
+
+
 @pytest.mark.parametrize("form", ["pyarrow", "pandas", "reader"])
 def test_arrow_items_hash_as_tuple_rows(engine: sa.engine.Engine, schema: str, form: str) -> None:
     table = base_table(schema)
