@@ -253,17 +253,22 @@ func (r *run) writeHighWatermark(ctx context.Context, table string, hwm json.Raw
 		return fmt.Errorf("encoding high watermark: %w", err)
 	}
 	first := r.tables[0]
-	// COMMENT takes no parameters: the server quotes the text into the
-	// statement (format's %L), which then runs as it is.
-	rows, err := r.conn.Query(ctx, pgsql.CommentStatement, first.spec.Schema, table, text)
-	if err == nil {
-		stmt, _ := rows[0][0].(string)
-		err = r.conn.Exec(ctx, stmt)
-	}
-	if err != nil {
+	if err := r.setComment(ctx, first.spec.Schema, table, text); err != nil {
 		return fmt.Errorf("storing the high watermark of %s: %w", first, err)
 	}
 	return nil
+}
+
+// setComment sets schema.table's comment to text. COMMENT takes no
+// parameters: the server quotes the text into the statement (format's
+// %L), which then runs as it is.
+func (r *run) setComment(ctx context.Context, schema, table, text string) error {
+	rows, err := r.conn.Query(ctx, pgsql.CommentStatement, schema, table, text)
+	if err != nil {
+		return err
+	}
+	stmt, _ := rows[0][0].(string)
+	return r.conn.Exec(ctx, stmt)
 }
 
 // relationName returns a fresh name for an ingest, staging or index relation.

@@ -228,12 +228,7 @@ func (vr *versionedRun) fill(ctx context.Context, fwd *forward) error {
 
 // comment sets the partition's comment to text.
 func (vr *versionedRun) comment(ctx context.Context, text string) error {
-	rows, err := vr.conn.Query(ctx, pgsql.CommentStatement, vr.part.Schema, vr.part.Name, text)
-	if err == nil {
-		stmt, _ := rows[0][0].(string)
-		err = vr.conn.Exec(ctx, stmt)
-	}
-	if err != nil {
+	if err := vr.setComment(ctx, vr.part.Schema, vr.part.Name, text); err != nil {
 		return fmt.Errorf("writing the comment of %s: %w", pgsql.Qualified(vr.part.Schema, vr.part.Name), err)
 	}
 	return nil
