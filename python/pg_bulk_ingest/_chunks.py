@@ -51,6 +51,8 @@ Rows = Union[pa.RecordBatch, str]
 def sql_module(cls: type) -> Optional[str]:
     """The driver's sql module of which cls is SQL or Composed, if any: a
     driver not imported has no objects to be rows."""
+    if issubclass(cls, tuple):  # the common row: spare it the module look-ups
+        return None
     for name in SQL_MODULES:
         module = sys.modules.get(name)
         if module is not None and issubclass(cls, (module.SQL, module.Composed)):
