@@ -1,7 +1,7 @@
 """The contenders of the benchmark suite, and the child process that runs
 one of them once (see suite.py).
 
-    python contenders.py '{"phase": "setup" | "run", "scenario": "S1", "contender": "adbc",
+    python contenders.py '{"phase": "setup" | "run" | "check", "scenario": "S1", "contender": "adbc",
                            "rows": 1000000, "url": "postgresql://...", "schema": "...",
                            "workdir": "/tmp/...", "checksum": true}'
 
@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
 import pgcluster  # noqa: E402
-from workloads import BASIC_ROWS_SQL, Workload, arrow_batches, to_arrow_tables, workload  # noqa: E402
+from workloads import BASIC_ROWS_SQL, SCENARIOS, Workload, arrow_batches, to_arrow_tables, workload  # noqa: E402
 
 UPSTREAM, OURS = "bench-upstream", "bench"  # the virtual environments under .venvs/
 
@@ -174,14 +174,16 @@ def warm_up(url: str, driver: str, schema: str) -> None:
 
 
 def library_timed(
-    url: str, driver: str, metadata: Any, make_items: Callable[[], Any], version: Optional[str] = None, **options: Any
+    url: str, driver: str, metadata: Any, make_items: Callable[[], Any], version: Optional[str] = None,
+    warm: bool = True, **options: Any,
 ) -> float:
-    """Seconds of one library_ingest (options: ingest's keyword arguments), connection made and library
-    warmed up beforehand."""
+    """Seconds of one library_ingest (options: ingest's keyword arguments), connection made and, when
+    warm, the library warmed up beforehand."""
     import sqlalchemy as sa
 
-    schema = next(iter(metadata.tables.values())).schema
-    warm_up(url, driver, schema + "_warm_up")
+    if warm:
+        schema = next(iter(metadata.tables.values())).schema
+        warm_up(url, driver, schema + "_warm_up")
     engine = sa.create_engine(pgcluster.with_driver(url, driver))
     try:
         with engine.connect() as conn:
@@ -322,15 +324,16 @@ def timed_version(work: Workload) -> Optional[str]:
 
 
 def timed(contender: Contender, args: Dict[str, Any], work: Workload) -> float:
-    """Seconds of the contender's timed ingest; its inputs are made before the timer starts."""
+    """Seconds of the contender's timed ingest; its inputs are made before the timer starts. A cold
+    scenario's library is not warmed up: the suite times the whole process."""
     url, scenario = args["url"], args["scenario"]
-    version = timed_version(work)
+    version, warm = timed_version(work), not SCENARIOS[scenario].cold
     if contender.kind == "generator":
         return generator_timed(work.items)
     if contender.kind == "tuple":
-        return library_timed(url, contender.driver, work.metadata, work.items, version)
+        return library_timed(url, contender.driver, work.metadata, work.items, version, warm)
     if contender.kind == "arrow":
-        return library_timed(url, contender.driver, work.metadata, arrow_items(scenario, work), version)
+        return library_timed(url, contender.driver, work.metadata, arrow_items(scenario, work), version, warm)
     (table,) = work.tables
     if contender.kind == "write_row":
         return write_row_timed(url, table, work.items)
@@ -344,10 +347,10 @@ def timed(contender: Contender, args: Dict[str, Any], work: Workload) -> float:
 
 
 def run(args: Dict[str, Any]) -> Dict[str, Any]:
-    """Times the contender once, then checks (untimed) the row counts and drops the schema."""
+    """Times the contender once; then, unless the scenario is cold (whose process the suite times
+    from outside, then checks in another), the checks."""
     contender = CONTENDERS[args["contender"]]
-    url, schema = args["url"], args["schema"]
-    work = workload(args["scenario"], schema, args["rows"])
+    work = workload(args["scenario"], args["schema"], args["rows"])
     seconds = timed(contender, args, work)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -357,16 +360,29 @@ def run(args: Dict[str, Any]) -> Dict[str, Any]:
         # psql does the work in its own process: its peak is the one that counts.
         "peak_rss_mib": children if contender.kind == "psql" else own,
     }
-    if contender.kind == "generator":
+    if SCENARIOS[args["scenario"]].cold:
         return result
+    return result | check(args)
+
+
+def check(args: Dict[str, Any]) -> Dict[str, Any]:
+    """Untimed, after a run: the row counts (a wrong count is an error) and optionally a checksum of
+    the tables; then drops the schema."""
+    if CONTENDERS[args["contender"]].kind == "generator":
+        return {}
+    url, schema = args["url"], args["schema"]
+    work = workload(args["scenario"], schema, args["rows"])
     found = counts(url, schema, work.tables)
-    result["counts"] = found
+    result: Dict[str, Any] = {"counts": found}
     if found != work.expected:
         result["error"] = f"wrong row counts: expected {work.expected}, found {found}"
     if args.get("checksum"):
         result["checksum"] = checksum(url, schema, work.tables, timed_version(work))
     drop_schema(url, schema)
     return result
+
+
+PHASES = {"setup": setup, "run": run, "check": check}
 
 
 def error_text(error: BaseException) -> str:
@@ -378,7 +394,7 @@ def error_text(error: BaseException) -> str:
 def main() -> int:
     args = json.loads(sys.argv[1])
     try:
-        result = (setup if args["phase"] == "setup" else run)(args)
+        result = PHASES[args["phase"]](args)
     except Exception as error:
         traceback.print_exc()
         print(json.dumps({"error": f"{args['phase']}: {error_text(error)}"}))

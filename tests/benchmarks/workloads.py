@@ -31,6 +31,8 @@ class ScenarioInfo:
     append_only: bool = False  # whether the COPY-only contenders (psql, ADBC, ...) take part
     streaming: bool = False  # S9: ours only (upstream with --all), RSS compared with S1's
     same_data: bool = False  # a checksum other than the reference's is an error (a compatibility check)
+    # S11: S1's job as a whole fresh process (start, imports, input made, ingest, exit), timed from outside
+    cold: bool = False
 
 
 SCENARIOS: Dict[str, ScenarioInfo] = {
@@ -48,6 +50,10 @@ SCENARIOS: Dict[str, ScenarioInfo] = {
     "S10": ScenarioInfo(
         "versioned: copy-forward of N rows + an N-row batch with every 10th row changed, hash, attach", 1,
         same_data=True,
+    ),
+    "S11": ScenarioInfo(
+        "cold process: start, import, make the input, ingest S1's rows, exit (timed from outside)", 1,
+        append_only=True, cold=True,
     ),
 }
 VERSIONS = ("2024-01-01", "2024-02-01")  # S10's: set up, timed
@@ -213,7 +219,7 @@ def workload(key: str, schema: str, rows: int) -> Workload:
     import sqlalchemy as sa
 
     metadata = sa.MetaData()
-    if key in ("S1", "S9"):
+    if key in ("S1", "S9", "S11"):
         t = basic_table(metadata, schema, "bench", primary_key=False)
         return Workload(metadata, lambda: basic_items(t, 0, rows), rows, {t.name: rows}, tables=[t])
     if key == "S2":
