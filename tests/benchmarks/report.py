@@ -308,6 +308,44 @@ def markdown_report(summary: Summary, found: List[Target], context: Dict[str, An
     return "\n".join(out) + "\n"
 
 
+# --- the docs' summary -------------------------------------------------------------------------
+
+SHORT = {"psycopg3-write_row": "write_row", "psql-copy-binary": "psql \\copy", "server-copy-file": "server COPY"}
+
+
+def summary_table(summary: Summary) -> str:
+    """One Markdown line per scenario, the table of docs/benchmarks.md (suite.py --docs writes it there)."""
+    def secs(scenario: str, name: str, against: str = "") -> str:
+        line, base = summary[scenario].get(name), seconds_of(summary, scenario, against)
+        if line is None:
+            return "not run"
+        if line.seconds is None:
+            return "error"
+        return f"{line.seconds:.2f}" + (f" ({base / line.seconds:.1f}×)" if base else "")
+
+    out = [
+        "| scenario | rows | upstream psycopg 3 / psycopg2 | ours, tuples, psycopg 3 / psycopg2 | ours, Arrow | peak RSS MiB: upstream / ours tuples / Arrow | others |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for scenario, lines in summary.items():
+        rss = " / ".join(
+            f"{line.peak_rss_mib:.0f}" if (line := lines.get(n)) and line.peak_rss_mib else "-"
+            for n in (REFERENCE, "ours-tuple-psycopg3", "ours-arrow")
+        )
+        others = "; ".join(
+            f"{SHORT.get(name, name)} {line.seconds:.2f}"
+            for name, line in lines.items()
+            if line.seconds is not None and CONTENDERS[name].venv != "bench-upstream" and not name.startswith("ours-")
+        )
+        out.append(
+            f"| {scenario} {SCENARIOS[scenario].title} | {timed_rows(lines):,} | "
+            f"{secs(scenario, REFERENCE)} / {secs(scenario, 'upstream-psycopg2')} | "
+            + " / ".join(secs(scenario, ours, upstream) for ours, upstream in TUPLE_PAIRS)
+            + f" | {secs(scenario, 'ours-arrow', REFERENCE)} | {rss} | {others} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 # --- chart --------------------------------------------------------------------------------------
 
 

@@ -56,6 +56,8 @@ from contenders import CONTENDERS, OURS, UPSTREAM  # noqa: E402
 from workloads import SCENARIOS, scenario_rows  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results")
+DOCS = os.path.join(os.path.dirname(TESTS), "docs", "benchmarks.md")
+DOCS_BEGIN, DOCS_END = "<!-- suite.py writes from here -->", "<!-- to here -->"
 CHILD = os.path.join(HERE, "contenders.py")
 CHILD_TIMEOUT = 3600  # seconds: a run that takes longer is an error
 
@@ -287,6 +289,28 @@ def write_results(
     print(f"\nWritten: {base}.md, {base}.json, {base}.png")
 
 
+def write_docs(summary: report.Summary, found: List[report.Target], about: Dict[str, str]) -> None:
+    """The summary table and the targets of a run written as latest into docs/benchmarks.md, between
+    its markers, so that the docs show the last full run's figures as measured."""
+    with open(DOCS) as f:
+        text = f.read()
+    head, rest = text.split(DOCS_BEGIN)
+    _, tail = rest.split(DOCS_END)
+    block = [
+        f"Run {about['date']} at {about['checkout']}: {about['CPU']}, {about['RAM']}, {about['PostgreSQL'].split(' on ')[0]}, "
+        f"Python {about['Python']}; rows {about['rows (--rows)']}. Seconds; × = times faster than upstream on "
+        "the same driver (Arrow: than upstream on psycopg 3).",
+        "",
+        report.summary_table(summary),
+        "| verdict | target | figures | why not met (measured) |",
+        "| --- | --- | --- | --- |",
+        *(f"| {t.verdict} | {t.what} | {t.detail.replace('|', '/')} | {t.why.replace('|', '/')} |" for t in found),
+    ]
+    with open(DOCS, "w") as f:
+        f.write(head + DOCS_BEGIN + "\n" + "\n".join(block) + "\n" + DOCS_END + tail)
+    print(f"Written: {DOCS} (between its markers)")
+
+
 def benchmark(args: argparse.Namespace) -> int:
     url, server = start_server()
     workdir = tempfile.mkdtemp(prefix="pbi-bench-")
@@ -327,6 +351,8 @@ def benchmark(args: argparse.Namespace) -> int:
         "targets": [vars(t) | {"verdict": t.verdict} for t in found],
     }
     write_results(args.output, report.markdown_report(summary, found, context), raw, summary, found)
+    if args.output == "latest":
+        write_docs(summary, found, context["about"])
     return 0
 
 
