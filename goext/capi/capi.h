@@ -49,4 +49,8 @@ __attribute__((visibility("hidden"))) void pbi_track(struct ArrowArray *a);
 // pbi_live is the number of tracked arrays not yet released.
 __attribute__((visibility("hidden"))) int64_t pbi_live(void);
 
+// pbi_dumps_column writes json.dumps's text of a tuple of Python values
+// (dumps.c); capi.go's pbi_json_dumps calls it.
+__attribute__((visibility("hidden"))) int64_t pbi_dumps_column(uintptr_t values, uintptr_t dumps, uintptr_t out);
+
 #endif
