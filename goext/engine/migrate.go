@@ -65,6 +65,12 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	if !rebuild {
 		return t.useColumns(live)
 	}
+	if appended, err := br.appendable(ctx, t, live); err != nil || len(appended) > 0 {
+		if err != nil {
+			return err
+		}
+		return br.stageAppending(ctx, i, t, appended)
+	}
 	shape, err := br.citusShape(ctx, t, live)
 	if err != nil {
 		return err
@@ -179,6 +185,13 @@ func (r *run) differs(ctx context.Context, t *table, live []liveColumn) (bool, e
 	if len(live) != len(t.spec.Columns) {
 		return true, nil
 	}
+	return r.differsFrom(ctx, t, live)
+}
+
+// differsFrom compares the live table with as many of the wanted columns
+// as it has, in order, and the sets of indexes; the wanted table has as
+// many columns or more.
+func (r *run) differsFrom(ctx context.Context, t *table, live []liveColumn) (bool, error) {
 	types, err := r.wantedTypes(ctx, t)
 	if err != nil {
 		return false, err
@@ -191,8 +204,8 @@ func (r *run) differs(ctx context.Context, t *table, live []liveColumn) (bool, e
 	for _, ix := range t.spec.Indexes {
 		wantIx[indexKey{Columns: ix.Columns, Include: ix.Include, Unique: ix.Unique, Method: ix.Using}.String()] = true
 	}
-	for k, w := range t.spec.Columns {
-		l := live[k]
+	for k, l := range live {
+		w := t.spec.Columns[k]
 		if l.Name != w.Name || l.Type != types[k] || l.notNull == w.Nullable || l.primaryKey != w.PrimaryKey {
 			return true, nil
 		}
