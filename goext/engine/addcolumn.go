@@ -19,9 +19,11 @@ import (
 // the lock that ADD COLUMN holds until the commit, where a rebuild builds
 // it on a table that no reader sees: that one rebuilds. So does a table
 // that a rebuild turns into another kind (partitioned, a partition, in an
-// inheritance, typed), and one that Citus spreads.
+// inheritance, typed), and one that Citus spreads. With a callback of the
+// user's (spec.Options.OnBeforeVisible), which runs under that lock, all
+// rebuild.
 func (br *batchRun) appendable(ctx context.Context, t *table, live []liveColumn) ([]spec.Column, error) {
-	if br.opts.Delete != spec.DeleteOff || len(live) >= len(t.spec.Columns) {
+	if br.opts.Delete != spec.DeleteOff || br.opts.OnBeforeVisible || len(live) >= len(t.spec.Columns) {
 		return nil, nil
 	}
 	appended := t.spec.Columns[len(live):]

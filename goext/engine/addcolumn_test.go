@@ -177,7 +177,8 @@ func TestAddColumnInPlace(t *testing.T) {
 // TestAddColumnRebuildsOtherwise: other changes than nullable columns
 // appended, or appended columns that ADD COLUMN would not add as a rebuild
 // does, or that would build an index under its lock, still rebuild, as
-// do tables that a rebuild turns into plain ones.
+// do tables that a rebuild turns into plain ones, and all when the user's
+// on_before_visible would run under ADD COLUMN's lock.
 func TestAddColumnRebuildsOtherwise(t *testing.T) {
 	e := newEnv(t)
 	wider := func(tbl *spec.Table, c spec.Column) { tbl.Columns = append(tbl.Columns, c) }
@@ -197,6 +198,7 @@ func TestAddColumnRebuildsOtherwise(t *testing.T) {
 		{"and columns reordered", "", func(t *spec.Table) { t.Columns = []spec.Column{t.Columns[1], t.Columns[0], w} }, spec.Options{}, false},
 		{"and an index added", "", func(t *spec.Table) { wider(t, w); t.Indexes = []spec.Index{{Columns: []string{"v"}}} }, spec.Options{}, false},
 		{"delete before the first batch", "", func(t *spec.Table) { wider(t, w) }, spec.Options{Delete: spec.DeleteBeforeFirst}, false},
+		{"a callback of the user's", "", func(t *spec.Table) { wider(t, w) }, spec.Options{OnBeforeVisible: true}, false},
 		{"partitioned", "CREATE TABLE %[1]s (id INTEGER NOT NULL PRIMARY KEY, v TEXT) PARTITION BY RANGE (id); " +
 			"CREATE TABLE %[2]s PARTITION OF %[1]s DEFAULT", func(t *spec.Table) { wider(t, w) }, spec.Options{}, false},
 		{"inheriting", "CREATE TABLE %[2]s (id INTEGER NOT NULL); CREATE TABLE %[1]s (id INTEGER NOT NULL PRIMARY KEY, v TEXT) INHERITS (%[2]s)",

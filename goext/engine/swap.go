@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,16 @@ func (br *batchRun) swapIngestTables(ctx context.Context) error {
 	for i, t := range br.tables {
 		if it, ok := br.ingest[i]; ok {
 			swaps = append(swaps, swapTarget{t, it.name})
-		} else if _, ok := br.appending[i]; ok {
+			continue
+		}
+		if _, ok := br.appending[i]; !ok {
+			continue
+		}
+		views, err := br.dependentViews(ctx, t.spec.Schema, t.spec.Name)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(views, func(v *view) bool { return v.materialized }) {
 			swaps = append(swaps, swapTarget{live: t})
 		}
 	}
