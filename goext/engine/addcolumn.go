@@ -19,9 +19,10 @@ import (
 // the lock that ADD COLUMN holds until the commit, where a rebuild builds
 // it on a table that no reader sees: that one rebuilds. So does a table
 // that a rebuild turns into another kind (partitioned, a partition, in an
-// inheritance, typed), and one that Citus spreads. With a callback of the
-// user's (spec.Options.OnBeforeVisible), which runs under that lock, all
-// rebuild.
+// inheritance, typed). Citus propagates ADD COLUMN to every shard, in the
+// transaction: its tables keep their distribution as a rebuild keeps it.
+// With a callback of the user's (spec.Options.OnBeforeVisible), which runs
+// under that lock, all rebuild.
 func (br *batchRun) appendable(ctx context.Context, t *table, live []liveColumn) ([]spec.Column, error) {
 	if br.opts.Delete != spec.DeleteOff || br.opts.OnBeforeVisible || len(live) >= len(t.spec.Columns) {
 		return nil, nil
@@ -41,15 +42,6 @@ func (br *batchRun) appendable(ctx context.Context, t *table, live []liveColumn)
 	}
 	if ordinary, _ := rows[0][0].(bool); !ordinary {
 		return nil, nil
-	}
-	if br.citus {
-		rows, err := br.conn.Query(ctx, pgsql.CitusTable, t.spec.Schema, t.spec.Name)
-		if err != nil {
-			return nil, fmt.Errorf("reading how Citus distributes %s: %w", t, err)
-		}
-		if len(rows) > 0 {
-			return nil, nil
-		}
 	}
 	return appended, nil
 }
