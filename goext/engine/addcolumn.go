@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
@@ -68,6 +69,46 @@ func (br *batchRun) stageAppending(ctx context.Context, i int, t *table, appende
 	br.staging[i] = name
 	br.appending[i] = appended
 	return t.useColumns(staged)
+}
+
+// inPlaceMaxRows is the most rows of a table's first batch that ADD
+// COLUMN takes in: they go from the staging table into the live table
+// under ADD COLUMN's lock, which holds readers up that long (an upsert
+// into a table of 1M rows: 5 to 10 µs a row, measured). A batch of more
+// rebuilds the table, which readers then wait for at the swap only.
+const inPlaceMaxRows = 10_000
+
+// rebuildLarge rebuilds instead the tables that columns were to be
+// appended to (stageAppending) whose staged rows are more than
+// inPlaceMaxRows: a new ingest table, filled with the live table's rows,
+// then takes the staged rows (moveStaged) and is swapped in.
+func (br *batchRun) rebuildLarge(ctx context.Context) error {
+	for i, t := range br.tables {
+		if _, ok := br.appending[i]; !ok {
+			continue
+		}
+		rows, err := br.conn.Query(ctx, pgsql.CountUpTo(br.staging[i]), inPlaceMaxRows+1)
+		if err != nil {
+			return fmt.Errorf("counting the batch's rows for %s: %w", t, err)
+		}
+		if n, err := toInt(rows[0][0]); err != nil || n <= inPlaceMaxRows {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		br.log.Info("More than %s rows for %s.%s in the batch: too many to add the columns in place, under ADD COLUMN's lock",
+			strconv.Itoa(inPlaceMaxRows), t.spec.Schema, t.spec.Name)
+		live, err := br.readLive(ctx, t.spec.Schema, t.spec.Name)
+		if err != nil {
+			return err
+		}
+		if _, err := br.newIngestTable(ctx, i, t, live); err != nil {
+			return err
+		}
+		delete(br.appending, i)
+	}
+	return nil
 }
 
 // addColumns adds the appended columns of the batch's tables

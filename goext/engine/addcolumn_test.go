@@ -430,3 +430,70 @@ func TestAddColumnWaitsForReaders(t *testing.T) {
 		})
 	}
 }
+
+// TestAddColumnLargeBatchRebuilds: a first batch of more rows than ADD
+// COLUMN takes in under its lock rebuilds the table instead, from the
+// staged rows, to the same rows; one of as many goes in place.
+func TestAddColumnLargeBatchRebuilds(t *testing.T) {
+	e := newEnv(t)
+	const limit = 10_000
+	for k, c := range []struct {
+		name    string
+		rows    int
+		upsert  string
+		inPlace bool
+	}{
+		{"at the limit", limit, spec.UpsertIfPrimaryKey, true},
+		{"over it, upsert", limit + 1, spec.UpsertIfPrimaryKey, false},
+		{"over it, no upsert", limit + 1, spec.UpsertOff, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.t = t
+			name := fmt.Sprint("t", k)
+			from := kv(e.schema, name, true)
+			if _, _, err := e.ingest([]spec.Table{from}, spec.Options{}, [][]arrow.DataType{kvTypes},
+				batch{hwm: 1, chunks: []chunk{{0, [][]any{{0, "old"}, {1, "old"}}}}}); err != nil {
+				t.Fatal(err)
+			}
+			stored := e.storage(name)
+			to := from
+			to.Columns = append(append([]spec.Column{}, from.Columns...), spec.Column{Name: "w", Type: "TEXT", Nullable: true})
+			rows := make([][]any, c.rows)
+			for r := range rows {
+				rows[r] = []any{r + 1, "new", "w"} // from key 1, which is there
+			}
+			if c.upsert == spec.UpsertOff {
+				for r := range rows {
+					rows[r][0] = r + 2
+				}
+			}
+			_, log, err := e.ingest([]spec.Table{to}, spec.Options{Upsert: c.upsert}, [][]arrow.DataType{{i64, str, str}},
+				batch{hwm: 2, chunks: []chunk{{0, rows}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inPlace := e.storage(name) == stored; inPlace != c.inPlace {
+				t.Fatalf("in place: %v, want %v:\n%s", inPlace, c.inPlace, strings.Join(log.lines, "\n"))
+			}
+			if !c.inPlace && !log.has(fmt.Sprintf("More than %d rows for %s.%s in the batch: too many to add the columns in place, under ADD COLUMN's lock", limit, e.schema, name)) {
+				t.Errorf("no line says why:\n%s", strings.Join(log.lines, "\n"))
+			}
+			var n, old, withW int
+			if err := e.check.QueryRow(e.ctx, "SELECT count(*), count(*) FILTER (WHERE v = 'old'), count(w) FROM "+pgsql.Qualified(e.schema, name)).
+				Scan(&n, &old, &withW); err != nil {
+				t.Fatal(err)
+			}
+			wantOld := 1 // key 0; key 1 replaced by the upsert
+			if c.upsert == spec.UpsertOff {
+				wantOld = 2
+			}
+			if n != wantOld+c.rows || old != wantOld || withW != c.rows || e.hwm(name) != "2" {
+				t.Errorf("%d rows, %d old, %d with w; want %d, %d, %d", n, old, withW, wantOld+c.rows, wantOld, c.rows)
+			}
+			if _, defs := e.indexes(name); len(defs) != 0 {
+				t.Errorf("indexes %q", defs)
+			}
+			e.noTmpTables()
+		})
+	}
+}

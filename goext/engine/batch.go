@@ -41,6 +41,9 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	if err := br.load(ctx); err != nil {
 		return err
 	}
+	if err := br.rebuildLarge(ctx); err != nil {
+		return err
+	}
 	if err := br.moveStaged(ctx, false); err != nil {
 		return err
 	}

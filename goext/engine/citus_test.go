@@ -221,3 +221,35 @@ func TestCitusAddColumnInPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestCitusAddColumnLargeBatchRebuilds: a distributed table whose first
+// batch is too large to add its column in place is rebuilt from the
+// staged rows, distributed as before, also after the batch loaded another
+// distributed table in parallel.
+func TestCitusAddColumnLargeBatchRebuilds(t *testing.T) {
+	e := newCitusEnv(t)
+	other := e.citusKV("u", "SELECT create_distributed_table($1, 'id')", 1)
+	tbl := e.citusKV("t", "SELECT create_distributed_table($1, 'id')", 1)
+	oid, before := e.oid("t"), e.placement("t")
+	tbl.Columns = append(tbl.Columns, spec.Column{Name: "w", Type: "TEXT", Nullable: true})
+	rows := make([][]any, 10_001)
+	for r := range rows {
+		rows[r] = []any{r + 2, "new", "w"}
+	}
+	b := batch{hwm: 2, chunks: []chunk{{0, [][]any{{2, "u2"}, {3, "u3"}}}, {1, rows}}}
+	_, log, err := e.ingest([]spec.Table{other, tbl}, spec.Options{}, [][]arrow.DataType{kvTypes, {i64, str, str}}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.oid("t") == oid || !log.hasPrefix("More than 10000 rows for ") || e.placement("t") != before {
+		t.Fatalf("not rebuilt, or not distributed as before: %+v, was %+v", e.placement("t"), before)
+	}
+	var n, withW int
+	if err := e.check.QueryRow(e.ctx, "SELECT count(*), count(w) FROM "+pgsql.Qualified(e.schema, "t")).Scan(&n, &withW); err != nil {
+		t.Fatal(err)
+	}
+	if n != 10_002 || withW != 10_001 || len(e.rows("u", []string{"id"}, "id")) != 3 {
+		t.Errorf("%d rows in t, %d with w; %d in u", n, withW, len(e.rows("u", []string{"id"}, "id")))
+	}
+	e.noTmpTables()
+}

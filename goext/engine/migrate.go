@@ -71,37 +71,48 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 		}
 		return br.stageAppending(ctx, i, t, appended)
 	}
-	shape, err := br.citusShape(ctx, t, live)
+	name, err := br.newIngestTable(ctx, i, t, live)
 	if err != nil {
 		return err
+	}
+	if live, err = br.readLive(ctx, t.spec.Schema, name); err != nil {
+		return err
+	}
+	return t.useColumns(live)
+}
+
+// newIngestTable creates the new ingest table of table i, whose live
+// table has the columns live, spread as Citus spreads the live one and
+// holding its rows unless deleting (keptColumns); it returns its name.
+func (br *batchRun) newIngestTable(ctx context.Context, i int, t *table, live []liveColumn) (string, error) {
+	shape, err := br.citusShape(ctx, t, live)
+	if err != nil {
+		return "", err
 	}
 	br.log.Info("Ingesting via new ingest table")
 	name := relationName()
 	// Without upsert the rows go in as sent, and the server names the row
 	// of a duplicate key: the constraints are there from the start.
 	if err := br.conn.Exec(ctx, pgsql.CreateIngestTable(t.spec, name, !t.upsert)); err != nil {
-		return fmt.Errorf("creating the ingest table for %s: %w", t, err)
+		return "", fmt.Errorf("creating the ingest table for %s: %w", t, err)
 	}
 	if shape != nil {
 		if err := br.distribute(ctx, t, shape, name); err != nil {
-			return err
+			return "", err
 		}
 	}
 	kept, err := br.keptColumns(ctx, t, live)
 	if err != nil {
-		return err
+		return "", err
 	}
 	keep := len(kept) > 0
 	if keep {
 		if err := br.conn.Exec(ctx, pgsql.CopyColumns(t.spec.Schema, t.spec.Name, name, kept)); err != nil {
-			return fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
+			return "", fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
 		}
 	}
-	if live, err = br.readLive(ctx, t.spec.Schema, name); err != nil {
-		return err
-	}
 	br.ingest[i] = ingestTable{name: name, hasOldRows: keep, citus: shape != nil}
-	return t.useColumns(live)
+	return name, nil
 }
 
 // keptColumns names the columns of the live table's rows that go into

@@ -158,6 +158,11 @@ func CreateView(name string, materialized bool, definition string) string {
 	return "CREATE OR REPLACE VIEW " + name + " AS " + definition
 }
 
+// CountUpTo counts the rows of the temporary table name, stopping at $1.
+func CountUpTo(name string) string {
+	return "SELECT count(*) FROM (SELECT FROM " + Ident(name) + " LIMIT $1::int8) AS s"
+}
+
 // RefreshMaterializedView refreshes a materialized view (name already
 // quoted).
 func RefreshMaterializedView(name string) string {

@@ -270,3 +270,21 @@ def test_add_column_waits_for_readers_as_a_swap(engine: sa.engine.Engine, schema
     assert max(waits) < 1
     assert f"Waiting for readers of {schema}.t: retrying ADD COLUMN's locks (attempt 2)" in info_lines(caplog)
     assert rows(engine, schema) == [(1, "a", None), (2, "b", None), (3, "c", "n3")]
+
+
+@pytest.mark.parametrize("count, in_place", [(10_000, True), (10_001, False)])
+def test_a_large_first_batch_rebuilds(engine: sa.engine.Engine, schema: str, count: int, in_place: bool, caplog: Any) -> None:
+    """More than 10,000 rows would go in under ADD COLUMN's lock: the table
+    is rebuilt instead, from the same staged rows."""
+    seed(engine, schema)
+    identity = relation_identity(engine, schema, "t")
+    caplog.set_level(logging.INFO, logger="pg_bulk_ingest")
+    new = wide(schema)
+    run_ingest(engine, new.metadata, Batches((2, None, rows_of(new, [(i, "v", "n") for i in range(2, 2 + count)]))))
+    assert (relation_identity(engine, schema, "t") == identity) is in_place
+    lines = info_lines(caplog)
+    assert (f"More than 10000 rows for {schema}.t in the batch: too many to add the columns in place, under ADD COLUMN's lock"
+            in lines) is not in_place
+    assert query(engine, f"SELECT count(*), count(note), min(value) FROM {qi(schema, 't')}") == [(count + 1, count, "a")]
+    assert stored_high_watermark(engine, schema, "t") == 2
+    assert tmp_tables(engine, schema) == []
