@@ -83,13 +83,15 @@ def kept(engine: sa.engine.Engine, schema: str) -> Dict[str, Any]:
             (SELECT array_agg(conname::text) FROM pg_constraint WHERE confrelid = {t}),
             (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
              WHERE i.indrelid = {t}),
-            (SELECT array_agg(oid::bigint ORDER BY relname) FROM pg_class WHERE relnamespace = CAST(:s AS regnamespace) AND relkind IN ('v', 'm'))
+            (SELECT array_agg(oid::bigint ORDER BY relname) FROM pg_class WHERE relnamespace = CAST(:s AS regnamespace) AND relkind IN ('v', 'm')),
+            (SELECT array_agg(attname || ' ' || attacl::text) FROM pg_attribute WHERE attrelid = {t} AND attacl IS NOT NULL),
+            (SELECT relowner::regrole::text FROM pg_class WHERE oid = {t})
         """,
         s=schema,
         t=qi(schema, "t"),
     )
     keys = ["privileges", "triggers", "policies", "column comment", "publications", "statistics", "options",
-            "foreign keys to it", "index names", "view oids"]
+            "foreign keys to it", "index names", "view oids", "column privileges", "owner"]
     return dict(zip(keys, row))
 
 
@@ -117,6 +119,8 @@ def test_column_appended_in_place(engine: sa.engine.Engine, schema: str, upsert:
     )
     try:
         identity, before = relation_identity(engine, schema, "t"), kept(engine, schema)
+        assert all(before[k] for k in ("column privileges", "triggers", "policies", "publications", "statistics",
+                                        "options", "foreign keys to it", "column comment")), before
         views = query(engine, "SELECT pg_get_viewdef(CAST(:v AS regclass))", v=qi(schema, "v"))
         caplog.set_level(logging.INFO, logger="pg_bulk_ingest")
         force = RecordingForceExecute()
