@@ -54,6 +54,16 @@ func (e *env) acl(rel string) string {
 	return *acl
 }
 
+// seedKV ingests rows into the kv table name, with high watermark 1.
+func (e *env) seedKV(name string, pk bool, opts spec.Options, rows ...[]any) spec.Table {
+	e.t.Helper()
+	tbl := kv(e.schema, name, pk)
+	if _, _, err := e.ingest([]spec.Table{tbl}, opts, [][]arrow.DataType{kvTypes}, batch{hwm: 1, chunks: []chunk{{0, rows}}}); err != nil {
+		e.t.Fatal(err)
+	}
+	return tbl
+}
+
 // TestAddColumnInPlace appends nullable columns to a table holding rows,
 // views, a materialized view and grants: the table keeps its OID and file
 // (no rewrite), its old rows read NULL in the new columns, the batch's
@@ -91,12 +101,8 @@ func TestAddColumnInPlace(t *testing.T) {
 			e.t = t
 			name := fmt.Sprintf(`t%d "x" . y, %%d 🦆`, k)
 			q := func(rel string) string { return pgsql.Qualified(e.schema, rel) }
-			from := kv(e.schema, name, c.pk)
 			opts := spec.Options{Upsert: c.upsert}
-			if _, _, err := e.ingest([]spec.Table{from}, opts, [][]arrow.DataType{kvTypes},
-				batch{hwm: 1, chunks: []chunk{{0, [][]any{{1, "a"}, {2, "b"}}}}}); err != nil {
-				t.Fatal(err)
-			}
+			from := e.seedKV(name, c.pk, opts, []any{1, "a"}, []any{2, "b"})
 			view, mat := name+" v", name+" m"
 			for _, sql := range []string{
 				"CREATE VIEW " + q(view) + " AS SELECT * FROM " + q(name),
@@ -208,15 +214,11 @@ func TestAddColumnRebuildsOtherwise(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e.t = t
 			name := fmt.Sprint("t", k)
-			from := kv(e.schema, name, true)
 			if c.create != "" {
 				e.exec("CREATE SCHEMA IF NOT EXISTS " + pgsql.Ident(e.schema))
 				e.exec(fmt.Sprintf(c.create, pgsql.Qualified(e.schema, name), pgsql.Qualified(e.schema, name+"_other")))
 			}
-			if _, _, err := e.ingest([]spec.Table{from}, spec.Options{}, [][]arrow.DataType{kvTypes},
-				batch{hwm: 1, chunks: []chunk{{0, [][]any{{1, "a"}}}}}); err != nil {
-				t.Fatal(err)
-			}
+			from := e.seedKV(name, true, spec.Options{}, []any{1, "a"})
 			oid := e.oid(name)
 			to := from
 			to.Columns = append([]spec.Column{}, from.Columns...)
@@ -267,11 +269,7 @@ func TestAddColumnFailedBatchKeepsTable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e.t = t
 			name := fmt.Sprint("t", k)
-			from := kv(e.schema, name, true)
-			if _, _, err := e.ingest([]spec.Table{from}, spec.Options{}, [][]arrow.DataType{kvTypes},
-				batch{hwm: 1, chunks: []chunk{{0, [][]any{{1, "a"}, {2, "b"}}}}}); err != nil {
-				t.Fatal(err)
-			}
+			from := e.seedKV(name, true, spec.Options{}, []any{1, "a"}, []any{2, "b"})
 			stored, cols, rows := e.storage(name), e.columns(name), e.rows(name, []string{"id", "v"}, "id")
 			to := from
 			to.Columns = append(append([]spec.Column{}, from.Columns...), spec.Column{Name: "w", Type: "TEXT", Nullable: true})
@@ -328,11 +326,7 @@ func TestAddColumnWaitsForReaders(t *testing.T) {
 					conn.ForceDelay = forceDelay
 				}
 			}
-			from := kv(e.schema, "t", true)
-			if _, _, err := e.ingest([]spec.Table{from}, spec.Options{}, [][]arrow.DataType{kvTypes},
-				batch{hwm: 1, chunks: []chunk{{0, [][]any{{1, "a"}}}}}); err != nil {
-				t.Fatal(err)
-			}
+			from := e.seedKV("t", true, spec.Options{}, []any{1, "a"})
 			stored := e.storage("t")
 			q := pgsql.Qualified(e.schema, "t")
 			holder, other := pgtest.Connect(t), pgtest.Connect(t)
@@ -450,11 +444,7 @@ func TestAddColumnLargeBatchRebuilds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e.t = t
 			name := fmt.Sprint("t", k)
-			from := kv(e.schema, name, true)
-			if _, _, err := e.ingest([]spec.Table{from}, spec.Options{}, [][]arrow.DataType{kvTypes},
-				batch{hwm: 1, chunks: []chunk{{0, [][]any{{0, "old"}, {1, "old"}}}}}); err != nil {
-				t.Fatal(err)
-			}
+			from := e.seedKV(name, true, spec.Options{}, []any{0, "old"}, []any{1, "old"})
 			stored := e.storage(name)
 			to := from
 			to.Columns = append(append([]spec.Column{}, from.Columns...), spec.Column{Name: "w", Type: "TEXT", Nullable: true})
