@@ -116,7 +116,7 @@ func (br *batchRun) rebuildLarge(ctx context.Context) error {
 // ACCESS EXCLUSIVE lock, so it waits for readers as a swap does, in
 // bounded waits under force execute (lockBounded); it holds the lock
 // until the commit, as a swap does: readers wait for the batch's rows to
-// go in, the high watermark, on_before_visible and the swaps.
+// go in, the high watermark and the swaps (inPlaceMaxRows bounds the rows).
 func (br *batchRun) addColumns(ctx context.Context) error {
 	var adding []int
 	var names []string
