@@ -7,6 +7,7 @@ import (
 
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgcopy"
 	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/pgsql"
+	"github.com/pg-bulk-ingest-go/pg-bulk-ingest-go/goext/spec"
 )
 
 // batchRun is the state of one batch.
@@ -20,10 +21,14 @@ type batchRun struct {
 	// sequential is set once the transaction runs Citus's multi-shard
 	// commands one at a time, for a rebuild of a Citus table (citus.go).
 	sequential bool
+	// appending holds the columns to add to the live table, per table
+	// index, when ADD COLUMN migrates it (addcolumn.go).
+	appending map[int][]spec.Column
 }
 
 func (r *run) batch(ctx context.Context, number int, b *Batch) error {
-	br := &batchRun{run: r, number: number, staging: map[int]string{}, ingest: map[int]ingestTable{}, rows: map[int]int{}}
+	br := &batchRun{run: r, number: number, staging: map[int]string{}, ingest: map[int]ingestTable{},
+		appending: map[int][]spec.Column{}, rows: map[int]int{}}
 	if err := r.lockTables(ctx); err != nil {
 		return err
 	}
@@ -36,16 +41,16 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	if err := br.load(ctx); err != nil {
 		return err
 	}
-	for i, t := range r.tables {
-		if name, ok := br.staging[i]; ok {
-			r.log.Info("Copying from batch table to target table")
-			if err := br.upsert(ctx, i, name); err != nil {
-				return fmt.Errorf("batch %d: upserting into %s: %w", number, t, err)
-			}
-			r.log.Info("Copying from batch table to target table complete")
-		}
+	if err := br.rebuildLarge(ctx); err != nil {
+		return err
+	}
+	if err := br.moveStaged(ctx, false); err != nil {
+		return err
 	}
 	if err := br.finishIngestTables(ctx); err != nil {
+		return err
+	}
+	if err := br.addColumns(ctx); err != nil {
 		return err
 	}
 	hwm, hwmText, err := r.src.HighWatermark(ctx)
@@ -71,6 +76,28 @@ func (r *run) batch(ctx context.Context, number int, b *Batch) error {
 	r.log.Info("Ingestion of batch %s with high watermark value %s complete", b.Metadata, hwmText)
 	if err := r.conn.Begin(ctx); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	return nil
+}
+
+// moveStaged moves the rows of the batch's staging tables into the tables
+// they go into: of the tables that columns are appended to (addColumns),
+// or of the others.
+func (br *batchRun) moveStaged(ctx context.Context, appending bool) error {
+	for i, t := range br.tables {
+		name, ok := br.staging[i]
+		if _, adds := br.appending[i]; !ok || adds != appending {
+			continue
+		}
+		br.log.Info("Copying from batch table to target table")
+		if t.upsert {
+			if err := br.upsert(ctx, i, name); err != nil {
+				return fmt.Errorf("batch %d: upserting into %s: %w", br.number, t, err)
+			}
+		} else if err := br.conn.Exec(ctx, pgsql.AppendStaged(t.spec, br.target(i), name)); err != nil {
+			return fmt.Errorf("batch %d: inserting into %s: %w", br.number, t, err)
+		}
+		br.log.Info("Copying from batch table to target table complete")
 	}
 	return nil
 }

@@ -553,6 +553,7 @@ func TestIdentifiers(t *testing.T) {
 	// A new column: the rows move to a new table under the same names.
 	oid := e.oid(tbl.Name)
 	tbl.Columns = append(tbl.Columns, spec.Column{Name: `new "c", %s 🦆`, Type: "TEXT", Nullable: true})
+	tbl.Indexes = append(tbl.Indexes, spec.Index{Columns: []string{`new "c", %s 🦆`}}) // else added in place
 	if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{append(types[0], str)}, batch{hwm: 2}); err != nil {
 		t.Fatal(err)
 	}

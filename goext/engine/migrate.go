@@ -65,37 +65,54 @@ func (br *batchRun) firstBatch(ctx context.Context, i int, t *table) error {
 	if !rebuild {
 		return t.useColumns(live)
 	}
-	shape, err := br.citusShape(ctx, t, live)
+	if appended, err := br.appendable(ctx, t, live); err != nil || len(appended) > 0 {
+		if err != nil {
+			return err
+		}
+		return br.stageAppending(ctx, i, t, appended)
+	}
+	name, err := br.newIngestTable(ctx, i, t, live)
 	if err != nil {
 		return err
+	}
+	if live, err = br.readLive(ctx, t.spec.Schema, name); err != nil {
+		return err
+	}
+	return t.useColumns(live)
+}
+
+// newIngestTable creates the new ingest table of table i, whose live
+// table has the columns live, spread as Citus spreads the live one and
+// holding its rows unless deleting (keptColumns); it returns its name.
+func (br *batchRun) newIngestTable(ctx context.Context, i int, t *table, live []liveColumn) (string, error) {
+	shape, err := br.citusShape(ctx, t, live)
+	if err != nil {
+		return "", err
 	}
 	br.log.Info("Ingesting via new ingest table")
 	name := relationName()
 	// Without upsert the rows go in as sent, and the server names the row
 	// of a duplicate key: the constraints are there from the start.
 	if err := br.conn.Exec(ctx, pgsql.CreateIngestTable(t.spec, name, !t.upsert)); err != nil {
-		return fmt.Errorf("creating the ingest table for %s: %w", t, err)
+		return "", fmt.Errorf("creating the ingest table for %s: %w", t, err)
 	}
 	if shape != nil {
 		if err := br.distribute(ctx, t, shape, name); err != nil {
-			return err
+			return "", err
 		}
 	}
 	kept, err := br.keptColumns(ctx, t, live)
 	if err != nil {
-		return err
+		return "", err
 	}
 	keep := len(kept) > 0
 	if keep {
 		if err := br.conn.Exec(ctx, pgsql.CopyColumns(t.spec.Schema, t.spec.Name, name, kept)); err != nil {
-			return fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
+			return "", fmt.Errorf("copying the rows of %s into its new ingest table: %w", t, err)
 		}
 	}
-	if live, err = br.readLive(ctx, t.spec.Schema, name); err != nil {
-		return err
-	}
 	br.ingest[i] = ingestTable{name: name, hasOldRows: keep, citus: shape != nil}
-	return t.useColumns(live)
+	return name, nil
 }
 
 // keptColumns names the columns of the live table's rows that go into
@@ -179,6 +196,13 @@ func (r *run) differs(ctx context.Context, t *table, live []liveColumn) (bool, e
 	if len(live) != len(t.spec.Columns) {
 		return true, nil
 	}
+	return r.differsFrom(ctx, t, live)
+}
+
+// differsFrom compares the live table with as many of the wanted columns
+// as it has, in order, and the sets of indexes; the wanted table has as
+// many columns or more.
+func (r *run) differsFrom(ctx context.Context, t *table, live []liveColumn) (bool, error) {
 	types, err := r.wantedTypes(ctx, t)
 	if err != nil {
 		return false, err
@@ -191,8 +215,8 @@ func (r *run) differs(ctx context.Context, t *table, live []liveColumn) (bool, e
 	for _, ix := range t.spec.Indexes {
 		wantIx[indexKey{Columns: ix.Columns, Include: ix.Include, Unique: ix.Unique, Method: ix.Using}.String()] = true
 	}
-	for k, w := range t.spec.Columns {
-		l := live[k]
+	for k, l := range live {
+		w := t.spec.Columns[k]
 		if l.Name != w.Name || l.Type != types[k] || l.notNull == w.Nullable || l.primaryKey != w.PrimaryKey {
 			return true, nil
 		}

@@ -109,9 +109,10 @@ func TestSchemaEvolution(t *testing.T) {
 		change  func(*spec.Table)
 		indexes []string // wanted index definitions after the change
 	}{
-		{"added column", change(func(t *spec.Table) {
+		{"added indexed column", change(func(t *spec.Table) { // without an index: added in place (addcolumn_test.go)
 			t.Columns = append(t.Columns, spec.Column{Name: "w", Type: "TEXT", Nullable: true})
-		}), []string{"btree (n)"}},
+			t.Indexes = append(t.Indexes, spec.Index{Columns: []string{"w"}})
+		}), []string{"btree (n)", "btree (w)"}},
 		{"removed column", change(func(t *spec.Table) { t.Columns = t.Columns[:3] }), []string{"btree (n)"}},
 		{"longer varchar", change(func(t *spec.Table) { col(t, "v").Type = "VARCHAR(32)" }), []string{"btree (n)"}},
 		{"integer to bigint", change(func(t *spec.Table) { col(t, "n").Type = "BIGINT" }), []string{"btree (n)"}},

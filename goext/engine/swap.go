@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,13 +33,25 @@ type view struct {
 // other sessions see the old table until the commit, then the new one.
 // The tables of one batch are swapped together, under one force execute,
 // so that a reader of two of them cannot hold one while the swap waits
-// for the other.
+// for the other. A table that columns were appended to (addColumns) has
+// its materialized views refreshed instead, as recreating them would.
 func (br *batchRun) swapIngestTables(ctx context.Context) error {
 	br.log.Info("Renaming tables if necessary")
 	var swaps []swapTarget
 	for i, t := range br.tables {
 		if it, ok := br.ingest[i]; ok {
 			swaps = append(swaps, swapTarget{t, it.name})
+			continue
+		}
+		if _, ok := br.appending[i]; !ok {
+			continue
+		}
+		views, err := br.dependentViews(ctx, t.spec.Schema, t.spec.Name)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(views, func(v *view) bool { return v.materialized }) {
+			swaps = append(swaps, swapTarget{live: t})
 		}
 	}
 	if len(swaps) == 0 {
@@ -47,7 +60,8 @@ func (br *batchRun) swapIngestTables(ctx context.Context) error {
 	return br.conn.Force(ctx, func(ctx context.Context) error { return br.swapAll(ctx, swaps) })
 }
 
-// swapTarget is a live table and the ingest table to put in its place.
+// swapTarget is a live table and the ingest table to put in its place;
+// without one, the live table's materialized views are refreshed.
 type swapTarget struct {
 	live   *table
 	ingest string
@@ -74,7 +88,7 @@ type swapTarget struct {
 // none is part way: the swap then waits for force execute. The locks are
 // those the swap's own statements take: LOCK TABLE refuses materialized
 // views and, on a view, locks every table the view reads too. Measured in
-// tests/benchmarks/swap_readers.py.
+// tests/benchmarks/swap_readers.py. ADD COLUMN waits so too (addColumns).
 const (
 	firstWait  = 100 * time.Millisecond
 	lockWait   = 10 * time.Millisecond
@@ -89,7 +103,74 @@ const (
 	sqlStateDeadlockDetected = "40P01"
 )
 
+// lockedStep is statements that take ACCESS EXCLUSIVE locks, which
+// readers queue behind, run with a swap's bounded waits (lockBounded).
+// Each attempt calls prepare, which looks up what run needs and says how
+// many locks it takes, then run, which calls locked after each statement
+// that took one.
+type lockedStep struct {
+	what      string // whose locks, for the log: "the swap's"
+	relations string // the tables, for the log
+	prepare   func(ctx context.Context) (locks int, err error)
+	run       func(ctx context.Context, locked func() error) error
+}
+
 func (br *batchRun) swapAll(ctx context.Context, swaps []swapTarget) error {
+	names := make([]string, len(swaps))
+	for k, s := range swaps {
+		names[k] = s.live.spec.Schema + "." + s.live.spec.Name
+	}
+	views := make([][]*view, len(swaps))
+	return br.lockBounded(ctx, lockedStep{
+		what:      "the swap's",
+		relations: strings.Join(names, ", "),
+		// The dependent views are looked up afresh at each attempt, as they
+		// may have changed between attempts.
+		prepare: func(ctx context.Context) (int, error) {
+			locks := 0
+			for k, s := range swaps {
+				var err error
+				if views[k], err = br.dependentViews(ctx, s.live.spec.Schema, s.live.spec.Name); err != nil {
+					return 0, err
+				}
+				if s.ingest != "" {
+					locks += len(views[k]) + 1
+					continue
+				}
+				for _, v := range views[k] {
+					if v.materialized {
+						locks++
+					}
+				}
+			}
+			return locks, nil
+		},
+		run: func(ctx context.Context, locked func() error) error {
+			for k, s := range swaps {
+				if s.ingest == "" {
+					continue
+				}
+				if err := br.drop(ctx, s.live.spec.Schema, s.live.spec.Name, views[k], locked); err != nil {
+					return fmt.Errorf("swapping the ingest table of %s in: %w", s.live, err)
+				}
+			}
+			for k, s := range swaps {
+				if s.ingest == "" {
+					if err := br.refresh(ctx, views[k], locked); err != nil {
+						return fmt.Errorf("refreshing the materialized views on %s: %w", s.live, err)
+					}
+				} else if err := br.replace(ctx, s.live.spec.Schema, s.live.spec.Name, s.ingest, views[k]); err != nil {
+					return fmt.Errorf("swapping the ingest table of %s in: %w", s.live, err)
+				}
+			}
+			return nil
+		},
+	})
+}
+
+// lockBounded runs step, retried after lock timeouts and deadlocks, as
+// described above; a lock_timeout of the session bounds all its attempts.
+func (br *batchRun) lockBounded(ctx context.Context, step lockedStep) error {
 	rows, err := br.conn.Query(ctx, pgsql.LockSettings)
 	if err != nil {
 		return fmt.Errorf("reading lock_timeout and deadlock_timeout: %w", err)
@@ -105,18 +186,13 @@ func (br *batchRun) swapAll(ctx context.Context, swaps []swapTarget) error {
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(swaps))
-	for k, s := range swaps {
-		names[k] = s.live.spec.Schema + "." + s.live.spec.Name
-	}
-	readers := strings.Join(names, ", ")
 	start, long := time.Now(), false
 	for attempt := 1; ; attempt++ {
 		if !long && time.Since(start) >= lockWindow {
 			long = true
-			br.log.Info("Waiting for readers of %s: waiting longer for the swap's locks, under force execute", readers)
+			br.log.Info("Waiting for readers of %s: waiting longer for %s locks, under force execute", step.relations, step.what)
 		}
-		err := br.trySwaps(ctx, swaps, long, time.Duration(deadlock)*time.Millisecond, restore)
+		err := br.tryLocked(ctx, step, long, time.Duration(deadlock)*time.Millisecond, restore)
 		var broken *rollbackError
 		if state := sqlState(err); err == nil || errors.As(err, &broken) || state != sqlStateDeadlockDetected && state != sqlStateLockNotAvailable {
 			return err
@@ -124,7 +200,7 @@ func (br *batchRun) swapAll(ctx context.Context, swaps []swapTarget) error {
 		if userLimit > 0 && time.Since(start) >= time.Duration(userLimit)*time.Millisecond {
 			return err
 		}
-		br.log.Info("Waiting for readers of %s: retrying the swap's locks (attempt %s)", readers, strconv.Itoa(attempt+1))
+		br.log.Info("Waiting for readers of %s: retrying %s locks (attempt %s)", step.relations, step.what, strconv.Itoa(attempt+1))
 		if err := pause(ctx, attempt); err != nil {
 			return err
 		}
@@ -149,24 +225,18 @@ func pause(ctx context.Context, attempt int) error {
 	}
 }
 
-// trySwaps makes one attempt at all the swaps, under a savepoint that a
-// failure rolls back to, with bounded lock waits, longer when long; the
-// dependent views are looked up afresh each time, as they may have
-// changed between attempts.
-func (br *batchRun) trySwaps(ctx context.Context, swaps []swapTarget, long bool, deadlock time.Duration, restore string) error {
+// tryLocked makes one attempt at step, under a savepoint that a failure
+// rolls back to, with bounded lock waits, longer when long.
+func (br *batchRun) tryLocked(ctx context.Context, step lockedStep, long bool, deadlock time.Duration, restore string) error {
 	if err := br.conn.Exec(ctx, pgsql.Savepoint); err != nil {
 		return err
 	}
 	err := func() error {
-		views := make([][]*view, len(swaps))
-		locks := 0
-		for k, s := range swaps {
-			var err error
-			if views[k], err = br.dependentViews(ctx, s.live.spec.Schema, s.live.spec.Name); err != nil {
-				return err
-			}
-			locks += len(views[k]) + 1
+		locks, err := step.prepare(ctx)
+		if err != nil {
+			return err
 		}
+		locks = max(locks, 1)
 		first := min(firstWait, deadlock/4)
 		rest := min(lockWait, (deadlock/2-first)/time.Duration(locks))
 		if long {
@@ -185,15 +255,8 @@ func (br *batchRun) trySwaps(ctx context.Context, swaps []swapTarget, long bool,
 		if err := setWait(first); err != nil {
 			return err
 		}
-		for k, s := range swaps {
-			if err := br.drop(ctx, s.live.spec.Schema, s.live.spec.Name, views[k], afterLock); err != nil {
-				return fmt.Errorf("swapping the ingest table of %s in: %w", s.live, err)
-			}
-		}
-		for k, s := range swaps {
-			if err := br.replace(ctx, s.live.spec.Schema, s.live.spec.Name, s.ingest, views[k]); err != nil {
-				return fmt.Errorf("swapping the ingest table of %s in: %w", s.live, err)
-			}
+		if err := step.run(ctx, afterLock); err != nil {
+			return err
 		}
 		return br.conn.Exec(ctx, pgsql.SetLockTimeout, restore)
 	}()
@@ -249,6 +312,24 @@ func (r *run) replace(ctx context.Context, schema, live, ingest string, views []
 		return fmt.Errorf("renaming %s: %w", pgsql.Qualified(schema, ingest), err)
 	}
 	return r.recreateViews(ctx, views)
+}
+
+// refresh refreshes the materialized views among views, each after
+// those it reads, calling locked after each.
+func (r *run) refresh(ctx context.Context, views []*view, locked func() error) error {
+	for _, v := range views {
+		if !v.materialized {
+			continue
+		}
+		r.log.Info("Refreshing materialized view %s", v.name)
+		if err := r.conn.Exec(ctx, pgsql.RefreshMaterializedView(v.name)); err != nil {
+			return fmt.Errorf("refreshing %s: %w", v.name, err)
+		}
+		if err := locked(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dependentViews finds the views that read schema.name, directly or not,

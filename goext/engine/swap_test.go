@@ -103,6 +103,7 @@ func TestSwapKeepsViewsAndGrants(t *testing.T) {
 		t.Fatal("views recreated though the table was kept")
 	}
 	tbl.Columns = append(tbl.Columns, spec.Column{Name: "w", Type: "TEXT", Nullable: true})
+	tbl.Indexes = append(tbl.Indexes, spec.Index{Columns: []string{"w"}}) // else added in place
 	b, types := evolvingBatch(tbl, 4, 4)
 	_, log, err := e.ingest([]spec.Table{tbl}, spec.Options{}, types, b)
 	if err != nil {

@@ -65,6 +65,7 @@ func TestMigrationKeepsOldRows(t *testing.T) {
 	}
 	wider := tbl
 	wider.Columns = append(append([]spec.Column{}, tbl.Columns...), spec.Column{Name: "w", Type: "TEXT", Nullable: true})
+	wider.Indexes = []spec.Index{{Columns: []string{"w"}}} // else added in place
 	second := batch{hwm: 2, chunks: []chunk{{0, [][]any{{2, "x", "new"}, {4, "d", "new"}, {2, "y", "newer"}}}}}
 	_, log, err := e.ingest([]spec.Table{wider}, spec.Options{}, [][]arrow.DataType{{i64, str, str}}, second)
 	if err != nil {

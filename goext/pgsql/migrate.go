@@ -158,6 +158,24 @@ func CreateView(name string, materialized bool, definition string) string {
 	return "CREATE OR REPLACE VIEW " + name + " AS " + definition
 }
 
+// CountUpTo counts the rows of the temporary table name, stopping at $1.
+func CountUpTo(name string) string {
+	return "SELECT count(*) FROM (SELECT FROM " + Ident(name) + " LIMIT $1::int8) AS s"
+}
+
+// RefreshMaterializedView refreshes a materialized view (name already
+// quoted).
+func RefreshMaterializedView(name string) string {
+	return "REFRESH MATERIALIZED VIEW " + name
+}
+
+// OrdinaryTable answers whether $1.$2 is a table that ALTER TABLE changes
+// alone, as a rebuild would leave it: not partitioned, not a partition,
+// neither parent nor child in an inheritance, not of a composite type.
+const OrdinaryTable = `SELECT c.relkind = 'r' AND NOT c.relispartition AND c.reloftype = 0
+	AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid)
+	FROM pg_catalog.pg_class c WHERE c.oid = ` + relation
+
 // DropLiveTable drops schema.name.
 func DropLiveTable(schema, name string) string {
 	return "DROP TABLE " + Qualified(schema, name)

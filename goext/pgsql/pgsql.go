@@ -35,22 +35,34 @@ func CreateSchema(schema string) string {
 // columnDefs renders the column list of a CREATE TABLE: names, types,
 // nullability, and single-column unique constraints when unique is set.
 func columnDefs(t *spec.Table, unique bool) string {
-	var b strings.Builder
+	defs := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(Ident(c.Name))
-		b.WriteString(" ")
-		b.WriteString(c.Type)
-		if !c.Nullable {
-			b.WriteString(" NOT NULL")
-		}
-		if unique && c.Unique {
-			b.WriteString(" UNIQUE")
-		}
+		defs[i] = columnDef(c, unique)
 	}
-	return b.String()
+	return strings.Join(defs, ", ")
+}
+
+// columnDef renders one column of a CREATE TABLE or ADD COLUMN.
+func columnDef(c spec.Column, unique bool) string {
+	def := Ident(c.Name) + " " + c.Type
+	if !c.Nullable {
+		def += " NOT NULL"
+	}
+	if unique && c.Unique {
+		def += " UNIQUE"
+	}
+	return def
+}
+
+// AddColumns appends columns to schema.table, with their nullability.
+// Without a default, ADD COLUMN only records a column in the catalog: the
+// rows stay as they are, and read NULL in it.
+func AddColumns(schema, table string, cols []spec.Column) string {
+	adds := make([]string, len(cols))
+	for i, c := range cols {
+		adds[i] = "ADD COLUMN " + columnDef(c, false)
+	}
+	return "ALTER TABLE " + Qualified(schema, table) + " " + strings.Join(adds, ", ")
 }
 
 // CreateMissingTable creates the wanted table unless it exists, as
@@ -92,6 +104,13 @@ func CreateStaging(t *spec.Table, name string) string {
 		cols[i] = Ident(c.Name) + " " + c.Type
 	}
 	return "CREATE TEMPORARY TABLE " + Ident(name) + " (" + strings.Join(cols, ", ") + ") ON COMMIT DROP"
+}
+
+// CreateCheckedStaging creates a per-batch staging table as CreateStaging
+// does, with the columns' NOT NULL, so that COPY names a row without a
+// value where one is needed.
+func CreateCheckedStaging(t *spec.Table, name string) string {
+	return "CREATE TEMPORARY TABLE " + Ident(name) + " (" + columnDefs(t, false) + ") ON COMMIT DROP"
 }
 
 // CreateIndex creates one declared index under a fresh name.
@@ -200,7 +219,16 @@ func sameKey(t *spec.Table) string {
 
 // InsertStaged appends the last staged row of each key to schema.table.
 func InsertStaged(t *spec.Table, table, staging string) string {
-	return "INSERT INTO " + Qualified(t.Schema, table) + " (" + IdentList(t.ColumnNames()) + ") " + stagedRows(t, staging, true)
+	return insertStaged(t, table, staging, true)
+}
+
+// AppendStaged appends every staged row to schema.table, in order.
+func AppendStaged(t *spec.Table, table, staging string) string {
+	return insertStaged(t, table, staging, false)
+}
+
+func insertStaged(t *spec.Table, table, staging string, dedupe bool) string {
+	return "INSERT INTO " + Qualified(t.Schema, table) + " (" + IdentList(t.ColumnNames()) + ") " + stagedRows(t, staging, dedupe)
 }
 
 // DeleteDuplicateKeys keeps, of the rows of schema.table sharing a key,

@@ -70,6 +70,13 @@ type Options struct {
 	Upsert     string `json:"upsert"`
 	Delete     string `json:"delete"`
 	Visibility string `json:"visibility"`
+	// OnBeforeVisible is set when the source's OnBeforeVisible runs code
+	// of the caller's (an on_before_visible other than ingest()'s
+	// default), which may read the tables from other sessions while the
+	// batch is uncommitted: a table that ADD COLUMN would migrate is then
+	// rebuilt, so that those reads see the old table instead of waiting
+	// for ADD COLUMN's lock until the commit (engine/addcolumn.go).
+	OnBeforeVisible bool `json:"on_before_visible,omitempty"`
 }
 
 // Job is one ingest: the JSON document the host language sends to start it.

@@ -51,6 +51,13 @@ def _check_conn(conn: Any) -> None:
         )
 
 
+def _no_callback(conn: Any, ingest_table: Any, batch_metadata: Any) -> None:
+    """ingest()'s default on_before_visible, which does nothing: the job
+    says whether it is the one, as only without a callback of the user's
+    may a table be migrated in place (ADD COLUMN), under a lock that other
+    sessions' reads would wait for until the commit."""
+
+
 def ingest(
     conn: Any,
     metadata: Any,
@@ -62,7 +69,7 @@ def ingest(
     get_pg_force_execute: Callable[[Any, logging.Logger], Any] = lambda conn, logger: pg_force_execute(
         conn, logger=logger
     ),
-    on_before_visible: Callable[[Any, Any, Any], Any] = lambda conn, ingest_table, batch_metadata: None,
+    on_before_visible: Callable[[Any, Any, Any], Any] = _no_callback,
     logger: logging.Logger = logging.getLogger("pg_bulk_ingest"),
     max_rows_per_table_buffer: int = 10000,
 ) -> None:
@@ -117,6 +124,7 @@ def run(
             "upsert": upsert,
             "delete": delete,
             "visibility": visibility,
+            "on_before_visible": on_before_visible is not _no_callback,
         },
     }
     if versioned is not None:

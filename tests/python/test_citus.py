@@ -107,7 +107,7 @@ def test_migration_keeps_distribution(engine: sa.engine.Engine, schema: str, vie
                 f"JOIN {qi(schema, 'c')} c USING (id)")
     t = kv(schema)
     run_ingest(engine, t.metadata, batch(t, 1, [1, 2, 3]))
-    t = kv(schema, sa.Column("x", sa.TEXT))
+    t = kv(schema, sa.Column("x", sa.TEXT, index=True))  # unindexed: added in place
     run_ingest(engine, t.metadata, batch(t, 2, [3, 4]))
     assert query(engine, f"SELECT id, v, x FROM {qi(schema, 't')} ORDER BY id") == [
         (1, "v1", None), (2, "v2", None), (3, "v3", "x3"), (4, "v4", "x4")]
@@ -137,7 +137,7 @@ def test_reference_table_migrated(engine: sa.engine.Engine, schema: str) -> None
             f"SELECT create_reference_table('{qi(schema, 't')}')")
     t = kv(schema)
     run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
-    t = kv(schema, sa.Column("x", sa.TEXT))
+    t = kv(schema, sa.Column("x", sa.TEXT, index=True))  # unindexed: added in place
     run_ingest(engine, t.metadata, batch(t, 2, [2, 3]))
     assert query(engine, f"SELECT id, x FROM {qi(schema, 't')} ORDER BY id") == [
         (1, None), (2, "x2"), (3, "x3")]
@@ -152,7 +152,7 @@ def test_schema_sharded_table_migrated(engine: sa.engine.Engine, schema: str) ->
     t = kv(schema)
     run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
     before = placement(engine, schema, "t")
-    t = kv(schema, sa.Column("x", sa.TEXT))
+    t = kv(schema, sa.Column("x", sa.TEXT, index=True))  # unindexed: added in place
     run_ingest(engine, t.metadata, batch(t, 2, [2, 3]))
     assert query(engine, f"SELECT id, x FROM {qi(schema, 't')} ORDER BY id") == [
         (1, None), (2, "x2"), (3, "x3")]
@@ -210,7 +210,7 @@ def test_migration_keeps_grants(engine: sa.engine.Engine, schema: str) -> None:
     execute(engine, f"CREATE ROLE {qi(role)} LOGIN", f"GRANT USAGE ON SCHEMA {qi(schema)} TO {qi(role)}",
             f"GRANT SELECT ON {qi(schema, 't')} TO {qi(role)}")
     try:
-        t = kv(schema, sa.Column("x", sa.TEXT))
+        t = kv(schema, sa.Column("x", sa.TEXT, index=True))  # unindexed: added in place
         run_ingest(engine, t.metadata, batch(t, 1, [1, 2]))
         assert_colocated(engine, schema)
         with engine.begin() as conn:
@@ -218,3 +218,31 @@ def test_migration_keeps_grants(engine: sa.engine.Engine, schema: str) -> None:
             assert conn.execute(sa.text(f"SELECT count(*) FROM {qi(schema, 't')}")).scalar() == 2
     finally:
         execute(engine, f"DROP OWNED BY {qi(role)}", f"DROP ROLE {qi(role)}")
+
+
+@pytest.mark.parametrize("kind", ["distributed", "reference"])
+def test_column_appended_in_place_keeps_distribution(engine: sa.engine.Engine, schema: str, kind: str) -> None:
+    """A nullable column appended goes onto every shard by ADD COLUMN: the
+    table keeps its OID and its placement, the view joining it to a
+    colocated table works on."""
+    if kind == "distributed":
+        distributed_pair(engine, schema)
+        execute(engine, f"CREATE VIEW {qi(schema, 'j')} AS SELECT t.id, t.v, c.w FROM {qi(schema, 't')} t "
+                f"JOIN {qi(schema, 'c')} c USING (id)")
+    else:
+        execute(engine, f"CREATE SCHEMA {qi(schema)}",
+                f"CREATE TABLE {qi(schema, 't')} (id integer PRIMARY KEY, v text)",
+                f"SELECT create_reference_table('{qi(schema, 't')}')")
+    t = kv(schema)
+    run_ingest(engine, t.metadata, batch(t, 1, [1, 2, 3]))
+    oid = query(engine, "SELECT CAST(CAST(:t AS regclass) AS oid)", t=qi(schema, "t"))
+    before = placement(engine, schema, "t")
+    t = kv(schema, sa.Column("x", sa.TEXT))
+    run_ingest(engine, t.metadata, batch(t, 2, [3, 4]))
+    assert query(engine, "SELECT CAST(CAST(:t AS regclass) AS oid)", t=qi(schema, "t")) == oid
+    assert placement(engine, schema, "t") == before
+    assert query(engine, f"SELECT id, v, x FROM {qi(schema, 't')} ORDER BY id") == [
+        (1, "v1", None), (2, "v2", None), (3, "v3", "x3"), (4, "v4", "x4")]
+    if kind == "distributed":
+        assert_colocated(engine, schema)
+        assert query(engine, f"SELECT id, w FROM {qi(schema, 'j')} ORDER BY id") == [(1, "w1"), (2, "w2")]

@@ -95,13 +95,15 @@ class Case:
 V16 = ("value", "character varying(16)", True)
 
 CASES = {
-    "add column at end": Case(
+    # Unindexed, a column added at the end is added in place (test_add_column.py).
+    "add indexed column at end": Case(
         before=lambda s: table(s, ID(), sa.Column("value", sa.VARCHAR(16))),
-        after=lambda s: table(s, ID(), sa.Column("value", sa.VARCHAR(16)), sa.Column("extra", sa.INTEGER)),
+        after=lambda s: table(s, ID(), sa.Column("value", sa.VARCHAR(16)), sa.Column("extra", sa.INTEGER, index=True)),
         rows_before=[(1, "a"), (2, "b")],
         rows_after=[(3, "c", 30)],
         expected_rows=[(1, "a", None), (2, "b", None), (3, "c", 30)],
         columns=[("id", "integer", False), V16, ("extra", "integer", True)],
+        indexes=lambda s: [PK_INDEX(s), f"CREATE INDEX ON {s}.t USING btree (extra)"],
     ),
     "add column not at end": Case(
         before=lambda s: table(s, ID(), sa.Column("value", sa.VARCHAR(16))),
@@ -311,7 +313,7 @@ def test_changed_definition_migrates_on_next_ingest(engine: sa.engine.Engine, sc
 
 
 def test_migrated_table_is_not_rebuilt_again(engine: sa.engine.Engine, schema: str) -> None:
-    case = CASES["add column at end"]
+    case = CASES["add indexed column at end"]
     run_ingest(engine, case.before(schema).metadata, Batches((1, None, [])))
     after = case.after(schema)
     run_ingest(engine, after.metadata, Batches((2, None, rows_of(after, [(1, "a", 1)]))))

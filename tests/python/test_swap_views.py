@@ -68,13 +68,15 @@ def v1(schema: str, name: str = "t") -> sa.Table:
 
 
 def v2(schema: str, name: str = "t") -> sa.Table:
-    """v1 with one more column: ingesting with it migrates."""
+    """v1 with one more column: ingesting with it migrates. Indexed, so that
+    it is rebuilt and swapped (unindexed, it is added in place:
+    test_add_column.py)."""
     return sa.Table(
         name,
         sa.MetaData(),
         sa.Column("id", sa.INTEGER, primary_key=True),
         sa.Column("value", sa.VARCHAR(16)),
-        sa.Column("extra", sa.INTEGER),
+        sa.Column("extra", sa.INTEGER, index=True),
         schema=schema,
     )
 
