@@ -14,12 +14,13 @@
 #include "pyapi.h"
 
 // The kinds of column walked (_arrow.py's _WALK_ constants).
-enum { INT64 = 0, FLOAT64 = 1, BOOL = 2, UTF8 = 3, STR_OF = 4, TIMESTAMP = 5 };
+enum { INT64 = 0, FLOAT64 = 1, BOOL = 2, UTF8 = 3, STR_OF = 4, TIMESTAMP = 5, DATE32 = 6 };
 
 // datetime.datetime's header (CPython's datetime.h, the same since 3.3):
 // PyObject_HEAD, a hash, whether it has a tzinfo, then its fields as
 // bytes: year (2, big-endian), month, day, hour, minute, second,
-// microsecond (3, big-endian).
+// microsecond (3, big-endian). A datetime.date's is the same up to its
+// day.
 typedef struct {
 	pbi_object head;
 	intptr_t hash;
@@ -38,12 +39,17 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
 	return era * 146097 + doe - 719468;
 }
 
+// days is the days from 1970-01-01 to a date's or datetime's day.
+static int64_t days(const datetime *t) {
+	const unsigned char *f = t->data;
+	return days_from_civil(f[0] << 8 | f[1], f[2], f[3]);
+}
+
 // micros is what datetime - datetime(1970, 1, 1) is in microseconds, for
 // a naive datetime.
 static int64_t micros(const datetime *t) {
 	const unsigned char *f = t->data;
-	int64_t days = days_from_civil(f[0] << 8 | f[1], f[2], f[3]);
-	int64_t seconds = ((days * 24 + f[4]) * 60 + f[5]) * 60 + f[6];
+	int64_t seconds = ((days(t) * 24 + f[4]) * 60 + f[5]) * 60 + f[6];
 	return seconds * 1000000 + (f[7] << 16 | f[8] << 8 | f[9]);
 }
 
@@ -109,6 +115,14 @@ static int value(buffer *b, int kind, void *v, void *t) {
 		put(b, (const char *)&x, sizeof x);
 		return 1;
 	}
+	case DATE32: {
+		if (type != t) {
+			return 0;
+		}
+		int32_t x = (int32_t)days(v);
+		put(b, (const char *)&x, sizeof x);
+		return 1;
+	}
 	}
 	return 0;
 }
@@ -130,7 +144,7 @@ int64_t pbi_walk_buffers(uintptr_t rows, int64_t column, int64_t kind, uintptr_t
 	unsigned char *valid = (unsigned char *)grow(&validity, bitmap);
 	unsigned char *bits = kind == BOOL ? (unsigned char *)grow(&values, bitmap) : NULL;
 	// Strs' length guessed, the rest known: mostly one allocation each.
-	size_t width = text ? 16 : kind == BOOL ? 0 : sizeof(int64_t);
+	size_t width = text ? 16 : kind == BOOL ? 0 : kind == DATE32 ? sizeof(int32_t) : sizeof(int64_t);
 	if (valid == NULL || (kind == BOOL && bits == NULL) || !reserve(&values, (size_t)n * width) ||
 	    (text && grow(&offsets, (size_t)(n + 1) * sizeof(int32_t)) == NULL)) {
 		goto done;
@@ -153,8 +167,7 @@ int64_t pbi_walk_buffers(uintptr_t rows, int64_t column, int64_t kind, uintptr_t
 		if (v == py.none) {
 			nulls++;
 			if (!text && kind != BOOL) {
-				int64_t zero = 0; // a null's slot
-				put(&values, (const char *)&zero, sizeof zero);
+				put(&values, (const char *)&(int64_t){0}, width); // a null's slot
 			}
 		} else if (kind == BOOL) {
 			if (v != py.true_ && v != py.false_) {

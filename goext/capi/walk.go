@@ -6,7 +6,8 @@ import "C"
 // pbi_walk_column writes one column of a list of row tuples (the value at
 // position column of each) as the buffers of an Arrow array of the kind
 // walk.c names: int64, float64, bool, utf8, utf8 of str() of values of
-// type t, or timestamp[us] of naive datetimes of type t; None is null.
+// type t, timestamp[us] of naive datetimes of type t, or date32 of dates
+// of type t; None is null.
 // It appends the array's buffers to the Python list out, as bytes: for
 // utf8 its offsets, then its values (or data) and, when a value is None,
 // its validity bitmap; and returns the nulls. rows, t and out are the

@@ -46,13 +46,13 @@ _UUID_TYPES = tuple(t for t in (getattr(sa, "Uuid", None), postgresql.UUID) if t
 _NATIVE = sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 # The kinds of column of pbi_walk_column (goext/capi/walk.c).
-_WALK_INT64, _WALK_FLOAT64, _WALK_BOOL, _WALK_UTF8, _WALK_STR_OF, _WALK_TIMESTAMP = range(6)
+_WALK_INT64, _WALK_FLOAT64, _WALK_BOOL, _WALK_UTF8, _WALK_STR_OF, _WALK_TIMESTAMP, _WALK_DATE32 = range(7)
 
 
 def _walk(rows: List[Sequence[Any]], column: int, kind: int, typ: Any, arrow_type: pa.DataType) -> Optional[pa.Array]:
     """The Arrow array of each row's value at column, written by the
     library: None when a value is not of the kind's exact type (or None)."""
-    if kind == _WALK_TIMESTAMP and not _datetimes_readable():
+    if kind in (_WALK_TIMESTAMP, _WALK_DATE32) and not _datetimes_readable():
         return None
     out: List[bytes] = []
     nulls = lib().pbi_walk_column(id(rows), column, kind, id(typ), id(out))
@@ -67,8 +67,9 @@ _datetimes_checked: List[bool] = []
 
 
 def _datetimes_readable() -> bool:
-    """Whether walk.c reads this interpreter's datetimes as Python
-    subtracts them (their layout is CPython's, not its stable ABI's)."""
+    """Whether walk.c reads this interpreter's datetimes (and dates, their
+    head) as Python subtracts them (their layout is CPython's, not its
+    stable ABI's)."""
     if not _datetimes_checked:
         rows = [(datetime.datetime(2001, 2, 3, 4, 5, 6, 789012),)]
         out: List[bytes] = []
@@ -264,6 +265,7 @@ class DateConverter(_Typed):
     # server keeps its date (an aware one's own, not UTC's).
     arrow_type = pa.date32()
     natural = frozenset((datetime.date, NoneType))
+    walk_kind, walk_type = _WALK_DATE32, datetime.date
 
 
 # Epochs to subtract datetimes from: naive from naive, aware from aware

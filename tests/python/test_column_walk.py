@@ -1,4 +1,4 @@
-"""Columns of ints, floats, bools, strs, Decimals and naive datetimes are
+"""Columns of ints, floats, bools, strs, Decimals, naive datetimes and dates are
 written as Arrow arrays by the library (goext/capi/walk.c) when a slab's
 values are all of the column's exact type or None; pyarrow's path makes
 the rest. The library's arrays are the pyarrow path's, and a table
@@ -85,6 +85,12 @@ COLUMNS: Dict[str, Tuple[Any, List[Any], List[Any]]] = {
             None,
         ],
         [datetime.date(2024, 3, 1), Moment(2020, 1, 1), "2024-01-01 00:00:00"],
+    ),
+    "d": (
+        sa.DATE,
+        [datetime.date(1970, 1, 1), datetime.date(1969, 12, 31), datetime.date(1, 1, 1), datetime.date(9999, 12, 31),
+         datetime.date(2000, 2, 29), None],
+        [datetime.datetime(2020, 1, 1, 12), "2024-01-01"],
     ),
 }
 
