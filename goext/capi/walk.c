@@ -160,11 +160,13 @@ int64_t pbi_walk_buffers(uintptr_t rows, int64_t column, int64_t kind, uintptr_t
 	for (intptr_t i = 0; i < n; i++) {
 		// Read again each time: str() of a value may have run Python code.
 		void *row = py.list_item(list, i);
-		if (row == NULL || TYPE(row) != py.tuple || py.tuple_size(row) <= column) {
+		if (row == NULL || TYPE(row) != py.tuple) {
 			goto done;
 		}
-		void *v = py.tuple_item(row, column);
-		if (v == py.none) {
+		void *v = py.tuple_item(row, column); // NULL beyond the tuple's end
+		if (v == NULL) {
+			goto done;
+		} else if (v == py.none) {
 			nulls++;
 			if (!text && kind != BOOL) {
 				put(&values, (const char *)&(int64_t){0}, width); // a null's slot

@@ -162,8 +162,11 @@ def test_the_library_writes_columns_of_exact_types_only() -> None:
         assert conv.walked([(0,) * position + (v,) for v in exact], position) is not None, c
         for v in other + REFUSED.get(c, []):
             assert conv.walked([(0,) * position + (v,) for v in exact + [v]], position) is None, (c, v)
-    # Not rows of tuples: pyarrow's path.
+    # Not rows of tuples, or too short: pyarrow's path (which says so).
     assert converter.columns[0].walked([[1]], 0) is None
+    strs = converter.columns[4]
+    assert strs.walked([(0, 1, 2, 3, "s")], 4) is not None
+    assert strs.walked([(0, 1, 2, 3, "s"), (0, 1)], 4) is None
 
 
 def test_ingested_rows_are_the_same_either_way(
