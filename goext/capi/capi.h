@@ -53,4 +53,8 @@ __attribute__((visibility("hidden"))) int64_t pbi_live(void);
 // (dumps.c); capi.go's pbi_json_dumps calls it.
 __attribute__((visibility("hidden"))) int64_t pbi_dumps_column(uintptr_t values, uintptr_t dumps, uintptr_t out);
 
+// pbi_walk_buffers writes a column of Python values as Arrow buffers
+// (walk.c); walk.go's pbi_walk_column calls it.
+__attribute__((visibility("hidden"))) int64_t pbi_walk_buffers(uintptr_t rows, int64_t column, int64_t kind, uintptr_t t, uintptr_t out);
+
 #endif

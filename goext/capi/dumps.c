@@ -5,128 +5,13 @@
 // of any other kind than those walked here (a subclass, a big int, NaN,
 // a non-str key, deep nesting, a circular reference, a lone surrogate)
 // is handed to json.dumps itself, so that its text or its error is
-// json.dumps's own.
-//
-// The library is not linked against Python: the interpreter's C API is
-// looked up at run time in the process (dlsym), once. The objects are
-// read through functions of the stable ABI, but for each object's type,
-// read from its header (PyObject's ob_type, after the reference count),
-// which the host checks it may (not in a free-threaded build).
+// json.dumps's own. The C API is pyapi.h's.
 
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "capi.h"
-
-typedef struct {
-	intptr_t refcnt;
-	void *type;
-} object;
-
-#define TYPE(o) (((object *)(o))->type)
-
-// The C API functions used, by their stable-ABI signatures.
-static struct {
-	int (*gil_ensure)(void);
-	void (*gil_release)(int);
-	void (*decref)(void *);
-	void (*err_clear)(void);
-	int (*dict_next)(void *, intptr_t *, void **, void **);
-	intptr_t (*list_size)(void *);
-	void *(*list_item)(void *, intptr_t);
-	int (*list_append)(void *, void *);
-	intptr_t (*tuple_size)(void *);
-	void *(*tuple_item)(void *, intptr_t);
-	const char *(*utf8)(void *, intptr_t *);
-	long long (*long_value)(void *, int *);
-	double (*float_value)(void *);
-	char *(*double_text)(double, char, int, int, int *);
-	void (*mem_free)(void *);
-	void *(*call1)(void *, ...);
-	void *(*bytes)(const char *, intptr_t);
-	void *dict, *list, *tuple, *str, *int_, *float_, *true_, *false_, *none;
-} py;
-
-static int resolved; // 1: looked up, -1: missing
-static pthread_once_t resolving = PTHREAD_ONCE_INIT;
-
-static void resolve(void) {
-	struct {
-		void *dest;
-		const char *name;
-	} names[] = {
-		{&py.gil_ensure, "PyGILState_Ensure"},
-		{&py.gil_release, "PyGILState_Release"},
-		{&py.decref, "Py_DecRef"},
-		{&py.err_clear, "PyErr_Clear"},
-		{&py.dict_next, "PyDict_Next"},
-		{&py.list_size, "PyList_Size"},
-		{&py.list_item, "PyList_GetItem"},
-		{&py.list_append, "PyList_Append"},
-		{&py.tuple_size, "PyTuple_Size"},
-		{&py.tuple_item, "PyTuple_GetItem"},
-		{&py.utf8, "PyUnicode_AsUTF8AndSize"},
-		{&py.long_value, "PyLong_AsLongLongAndOverflow"},
-		{&py.float_value, "PyFloat_AsDouble"},
-		{&py.double_text, "PyOS_double_to_string"},
-		{&py.mem_free, "PyMem_Free"},
-		{&py.call1, "PyObject_CallFunctionObjArgs"},
-		{&py.bytes, "PyBytes_FromStringAndSize"},
-		{&py.dict, "PyDict_Type"},
-		{&py.list, "PyList_Type"},
-		{&py.tuple, "PyTuple_Type"},
-		{&py.str, "PyUnicode_Type"},
-		{&py.int_, "PyLong_Type"},
-		{&py.float_, "PyFloat_Type"},
-		{&py.true_, "_Py_TrueStruct"},
-		{&py.false_, "_Py_FalseStruct"},
-		{&py.none, "_Py_NoneStruct"},
-	};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		void *p = dlsym(RTLD_DEFAULT, names[i].name);
-		if (p == NULL) {
-			resolved = -1;
-			return;
-		}
-		memcpy(names[i].dest, &p, sizeof p);
-	}
-	resolved = 1;
-}
-
-typedef struct {
-	char *p;
-	size_t len, cap;
-	int failed; // out of memory
-} buffer;
-
-static char *grow(buffer *b, size_t n) {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 1 << 16;
-		while (cap < b->len + n) {
-			cap *= 2;
-		}
-		char *p = realloc(b->p, cap);
-		if (p == NULL) {
-			b->failed = 1;
-			return NULL;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	char *at = b->p + b->len;
-	b->len += n;
-	return at;
-}
-
-static void put(buffer *b, const char *s, size_t n) {
-	char *at = grow(b, n);
-	if (at != NULL) {
-		memcpy(at, s, n);
-	}
-}
+#include "pyapi.h"
 
 static const char hex[] = "0123456789abcdef";
 
@@ -322,20 +207,8 @@ static int dumps_one(buffer *b, void *v, void *dumps) {
 	return s != NULL;
 }
 
-// append_bytes appends a bytes object of n bytes at p to the list out.
-static int append_bytes(void *out, const void *p, size_t n) {
-	void *bytes = py.bytes(p, (intptr_t)n);
-	if (bytes == NULL) {
-		return 0;
-	}
-	int rc = py.list_append(out, bytes);
-	py.decref(bytes);
-	return rc == 0;
-}
-
 int64_t pbi_dumps_column(uintptr_t values, uintptr_t dumps, uintptr_t out) {
-	pthread_once(&resolving, resolve);
-	if (resolved < 0) {
+	if (!pbi_py_resolve()) {
 		return -1;
 	}
 	int gil = py.gil_ensure();
@@ -368,8 +241,8 @@ int64_t pbi_dumps_column(uintptr_t values, uintptr_t dumps, uintptr_t out) {
 		}
 		ends[i + 1] = (int32_t)data.len;
 	}
-	if (append_bytes((void *)out, offsets.p, offsets.len) && append_bytes((void *)out, data.p, data.len) &&
-	    (nulls == 0 || append_bytes((void *)out, validity.p, validity.len))) {
+	if (append_bytes((void *)out, &offsets) && append_bytes((void *)out, &data) &&
+	    (nulls == 0 || append_bytes((void *)out, &validity))) {
 		rc = nulls;
 	} else {
 		py.err_clear();

@@ -22,7 +22,7 @@ import uuid
 from decimal import Decimal
 from itertools import repeat
 from operator import attrgetter, is_, is_not, sub
-from typing import Any, Callable, FrozenSet, List, Sequence
+from typing import Any, Callable, FrozenSet, List, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +38,44 @@ NoneType = type(None)
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 _tzinfo = attrgetter("tzinfo")
 _UUID_TYPES = tuple(t for t in (getattr(sa, "Uuid", None), postgresql.UUID) if t is not None)
+
+
+# Whether the library may read this interpreter's objects (goext/capi's
+# dumps.c, walk.c): CPython's, whose id() is the object's address, and with
+# a GIL, whose objects' header the library reads.
+_NATIVE = sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL_DISABLED")
+
+# The kinds of column of pbi_walk_column (goext/capi/walk.c).
+_WALK_INT64, _WALK_FLOAT64, _WALK_BOOL, _WALK_UTF8, _WALK_STR_OF, _WALK_TIMESTAMP, _WALK_DATE32 = range(7)
+
+
+def _walk(rows: List[Sequence[Any]], column: int, kind: int, typ: Any, arrow_type: pa.DataType) -> Optional[pa.Array]:
+    """The Arrow array of each row's value at column, written by the
+    library: None when a value is not of the kind's exact type (or None)."""
+    if kind in (_WALK_TIMESTAMP, _WALK_DATE32) and not _datetimes_readable():
+        return None
+    out: List[bytes] = []
+    nulls = lib().pbi_walk_column(id(rows), column, kind, id(typ), id(out))
+    if nulls < 0:
+        return None
+    buffers = [pa.py_buffer(b) for b in out]
+    validity = buffers.pop() if nulls else None
+    return pa.Array.from_buffers(arrow_type, len(rows), [validity, *buffers], null_count=nulls)
+
+
+_datetimes_checked: List[bool] = []
+
+
+def _datetimes_readable() -> bool:
+    """Whether walk.c reads this interpreter's datetimes (and dates, their
+    head) as Python subtracts them (their layout is CPython's, not its
+    stable ABI's)."""
+    if not _datetimes_checked:
+        rows = [(datetime.datetime(2001, 2, 3, 4, 5, 6, 789012),)]
+        out: List[bytes] = []
+        ok = lib().pbi_walk_column(id(rows), 0, _WALK_TIMESTAMP, id(datetime.datetime), id(out)) == 0
+        _datetimes_checked.append(ok and out == [(981173106789012).to_bytes(8, sys.byteorder)])
+    return _datetimes_checked[0]
 
 
 def _map_present(f: Callable[[Any], Any], values: Column) -> List[Any]:
@@ -66,8 +104,20 @@ class ColumnConverter:
     # cyclic garbage collector walks while they are held.
     containers = False
 
+    # The kind of column the library writes the array of (goext/capi/walk.c)
+    # when its values are all of walk_type (or the kind's type) or None.
+    walk_kind: Optional[int] = None
+    walk_type: Any = None
+
     def __init__(self, name: str) -> None:
         self.name = name
+
+    def walked(self, rows: List[Sequence[Any]], column: int) -> Optional[pa.Array]:
+        """The array convert() makes of the column of rows, written by the
+        library; None when convert() must make it."""
+        if self.walk_kind is None or not _NATIVE:
+            return None
+        return _walk(rows, column, self.walk_kind, self.walk_type, self.arrow_type)
 
     # Upstream's text of a value (before COPY escaping); a builtin, not a
     # method, so that mapping it over a column stays in C.
@@ -106,6 +156,7 @@ class IntConverter(ColumnConverter):
     # Upstream sends str(int(v)): True is 1, "42" is 42, 1.9 is 1. Arrow's
     # own int64 conversion truncates floats and Decimals as int() does.
     arrow_type = pa.int64()
+    walk_kind = _WALK_INT64
 
     def convert(self, values: Column) -> pa.Array:
         try:
@@ -119,6 +170,7 @@ class FloatConverter(_Typed):
     # has fewer digits than its value as a double): those go as text.
     arrow_type = pa.float64()
     natural = frozenset((float, int, NoneType))
+    walk_kind = _WALK_FLOAT64
 
     def convert(self, values: Column) -> pa.Array:
         types = _types(values)
@@ -143,6 +195,7 @@ class BoolConverter(ColumnConverter):
     # Arrow takes bools and numpy bools, whose str() the server reads the
     # same; anything else ('t', 1, 'yes') is the server's to read.
     arrow_type = pa.bool_()
+    walk_kind = _WALK_BOOL
 
     def convert(self, values: Column) -> pa.Array:
         try:
@@ -154,6 +207,7 @@ class BoolConverter(ColumnConverter):
 class NumericConverter(ColumnConverter):
     # Always text: it keeps each Decimal's own scale, and str() of an int
     # or float is what upstream sends; the engine parses it exactly.
+    walk_kind, walk_type = _WALK_STR_OF, Decimal
     def convert(self, values: Column) -> pa.Array:
         return self.to_text(values)
 
@@ -161,6 +215,7 @@ class NumericConverter(ColumnConverter):
 class StringConverter(_Typed):
     # Arrow would take bytes as UTF-8 where upstream sends str(b'...').
     natural = frozenset((str, NoneType))
+    walk_kind = _WALK_UTF8
 
 
 class JSONConverter(ColumnConverter):
@@ -173,19 +228,13 @@ class JSONConverter(ColumnConverter):
         return super().to_text(values) if array is None else array
 
 
-# Whether the library may write json.dumps's text of this interpreter's
-# objects (goext/capi/dumps.c): CPython's, whose id() is the object's
-# address, and with a GIL, whose objects' header dumps.c reads.
-_NATIVE_DUMPS = sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL_DISABLED")
-
-
 def _dumps_natively(values: Column) -> Any:
     """The utf8 array of json.dumps's text of each value, None as null,
     written by the library: json.dumps's own text, several times faster.
     None when json.dumps must write it here: it fails for a value (the
     error is raised by the caller's own json.dumps), or the interpreter
     is not one the library can read."""
-    if not _NATIVE_DUMPS:
+    if not _NATIVE:
         return None
     values = tuple(values)  # the library walks a tuple, which nothing can change under it
     out: List[bytes] = []
@@ -216,6 +265,7 @@ class DateConverter(_Typed):
     # server keeps its date (an aware one's own, not UTC's).
     arrow_type = pa.date32()
     natural = frozenset((datetime.date, NoneType))
+    walk_kind, walk_type = _WALK_DATE32, datetime.date
 
 
 # Epochs to subtract datetimes from: naive from naive, aware from aware
@@ -242,6 +292,7 @@ class TimestampConverter(ColumnConverter):
 
     arrow_type = pa.timestamp("us")
     natural = frozenset((datetime.datetime, NoneType))
+    walk_kind, walk_type = _WALK_TIMESTAMP, datetime.datetime
     with_dates = frozenset((datetime.datetime, datetime.date, NoneType))
 
     def convert(self, values: Column) -> pa.Array:
@@ -456,10 +507,19 @@ class TableConverter:
                         f"batch {batch}, table {self.label}, row {first_row + i} of this table's rows in the batch: "
                         f"{len(row)} values for {width} columns: {row!r}"
                     )
+        if not rows:
+            return []
+        columns: Optional[List[Column]] = None  # made when a column is not walked
         arrays = []
-        for c, (conv, values) in enumerate(zip(self.columns, zip(*rows))):
+        for c, conv in enumerate(self.columns):
+            array = conv.walked(rows, c)
+            if array is not None:
+                arrays.append(array)
+                continue
+            if columns is None:
+                columns = list(zip(*rows))
             try:
-                arrays.append(conv.convert(values))
+                arrays.append(conv.convert(columns[c]))
             except Exception as e:
                 raise self._value_error(conv, c, rows, first_row, batch, e) from e
         return arrays

@@ -36,7 +36,7 @@ PANIC_STEP = 2
 
 # The functions that the release library exports, its API: those of CDEF
 # but the test hooks'.
-API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats", "pbi_json_dumps")
+API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats", "pbi_json_dumps", "pbi_walk_column")
 
 # The JSON of the requests and of the host's answers (goext/bridge/messages.go);
 # a key of a TypedDict that is not total may be absent. A HOST_ERROR answer
@@ -178,4 +178,5 @@ void pbi_free(void *p);
 char *pbi_stats(void);
 int64_t pbi_json_dumps(uintptr_t values, uintptr_t dumps, uintptr_t out);
 char *pbi_test_panic(int where, int op); // only in a library built with -tags pbitest
+int64_t pbi_walk_column(uintptr_t rows, int64_t column, int64_t kind, uintptr_t t, uintptr_t out);
 """
