@@ -38,8 +38,10 @@ func TestContent(t *testing.T) {
 		"uint64_t pbi_start(char *doc, size_t n, char **errOut);\n",
 		"int pbi_step(uint64_t id, int status, char *doc, size_t n, void *arr, void *schema, pbi_request *out);\n",
 		"void pbi_close(uint64_t id);\n", "char *pbi_stats(void);\n",
+		"int64_t pbi_json_dumps(uintptr_t values, uintptr_t dumps, uintptr_t out);\n",
+		"int64_t pbi_walk_column(uintptr_t rows, int64_t column, int64_t kind, uintptr_t t, uintptr_t out);\n",
 		"PANIC_HERE = 0\n", "PANIC_ENGINE = 1\n", "PANIC_STEP = 2\n",
-		`API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats")` + "\n",
+		`API = ("pbi_start", "pbi_step", "pbi_close", "pbi_free", "pbi_stats", "pbi_json_dumps", "pbi_walk_column")` + "\n",
 		"char *pbi_test_panic(int where, int op); // only in a library built with -tags pbitest\n",
 	} {
 		if !strings.Contains(string(out), want) {
