@@ -24,7 +24,6 @@ from operator import attrgetter, is_, is_not, sub
 from typing import Any, Callable, FrozenSet, List, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -36,6 +35,14 @@ NoneType = type(None)
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 _tzinfo = attrgetter("tzinfo")
 _UUID_TYPES = tuple(t for t in (getattr(sa, "Uuid", None), postgresql.UUID) if t is not None)
+
+
+def _compute() -> Any:
+    """pyarrow.compute, imported by the few conversions that need it: its
+    import takes about 9 MiB."""
+    import pyarrow.compute
+
+    return pyarrow.compute
 
 
 def _map_present(f: Callable[[Any], Any], values: Column) -> List[Any]:
@@ -204,7 +211,7 @@ def _since(values: Column, epoch: datetime.datetime, has_none: bool) -> pa.Array
         return pa.array(list(map(sub, values, repeat(epoch))), type=_MICROS).view(pa.int64())
     deltas = pa.array(list(map(sub, filter(None, values), repeat(epoch))), type=_MICROS).view(pa.int64())
     present = pa.array(list(map(is_not, values, repeat(None))), type=pa.bool_())
-    return pc.replace_with_mask(pa.nulls(len(values), pa.int64()), present, deltas)
+    return _compute().replace_with_mask(pa.nulls(len(values), pa.int64()), present, deltas)
 
 
 class TimestampConverter(ColumnConverter):
@@ -322,7 +329,7 @@ def _to_float32(doubles: pa.Array) -> pa.Array:
     try:
         import numpy as np
     except ImportError:
-        return pc.cast(doubles, pa.float32(), safe=False)
+        return _compute().cast(doubles, pa.float32(), safe=False)
 
     d = doubles.to_numpy(zero_copy_only=False)
     with np.errstate(over="ignore"):
