@@ -73,8 +73,9 @@ NOTES = [
     "'data' compares a checksum of the ingested rows' text (t::text, first round) with upstream-psycopg3's: "
     "DIFFERS means other values, or other text of the same values (e.g. a NUMERIC without its trailing zeros).",
     "Each run is a fresh process in which the library (upstream's or ours) first ingests one row into a scratch "
-    "table, untimed, as a long-lived worker has: one-time costs stay out of the figures (ours loads its Go engine; "
-    "pyarrow imports pandas at its first array when pandas is installed, about 0.17 s and 56 MiB).",
+    "table, untimed, as a long-lived worker has: one-time costs stay out of the figures (ours loads its Go engine). "
+    "Building the Arrow contenders' input before the timer (pa.array) makes pyarrow import pandas, which is "
+    "installed: about 45 MiB of their peak RSS; ours alone never has it imported.",
     "S9 runs ours only, to keep the runtime down (upstream would take ~10x its S1 time per run; --all includes "
     "it); its Arrow input is record batches of 100,000 rows built from the Python rows inside the timer.",
     "S10 times ingest_versioned of a second version (the first, of the same rows, set up untimed by the same "
