@@ -59,7 +59,7 @@ def _array(values: Any, type: pa.DataType) -> pa.Array:
 
 def _compute() -> Any:
     """pyarrow.compute, imported by the few conversions that need it: its
-    import takes about 9 MiB."""
+    import takes about 8 MiB."""
     import pyarrow.compute
 
     return pyarrow.compute

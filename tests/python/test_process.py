@@ -112,8 +112,8 @@ with engine.connect() as conn:
 
 def test_an_ingest_of_rows_imports_neither_pandas_nor_pyarrow_compute(engine: sa.engine.Engine, schema: str) -> None:
     """pyarrow imports pandas at its first conversion of Python values when
-    pandas is installed (about 45 MiB and 0.2 s), and pyarrow.compute takes
-    9 MiB: an ingest of tuple rows needs neither. Once the user imports
+    pandas is installed (33 MiB, and 0.2 s), and pyarrow.compute takes 8
+    MiB: an ingest of tuple rows needs neither. Once the user imports
     pandas, pyarrow knows its objects as usual."""
     pytest.importorskip("pandas")
     url = engine.url.render_as_string(hide_password=False)
