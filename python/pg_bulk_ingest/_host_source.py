@@ -17,6 +17,7 @@ from ._chunks import Limits, Rows, SqlRows, chunks
 from ._constants import HighWatermark
 from ._errors import describe
 from ._native import ffi
+from ._pandas_gate import spare as spare_pandas
 from ._protocol import (
     ChunkAnswer,
     HighWatermarkAnswer,
@@ -74,6 +75,7 @@ class HostSource:
         max_rows_per_table_buffer: int,
         versioned: Optional[Versioned] = None,
     ) -> None:
+        spare_pandas()  # before the first conversion of rows
         self._conn = conn  # handed to on_before_visible
         self._tables = tables
         self._index = {t: i for i, t in enumerate(tables)}

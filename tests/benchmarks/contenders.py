@@ -163,8 +163,7 @@ def ingest_with_library(url: str, driver: str, metadata: Any, items: Any, versio
 def warm_up(url: str, driver: str, schema: str) -> None:
     """One 1-row ingest before the timer, as a long-lived process (a worker, a
     scheduler) has done already: one-time costs stay out of the figures, such as
-    loading our Go engine, or pyarrow importing pandas at its first array when
-    pandas is installed (about 0.17 s)."""
+    loading our Go engine."""
     import sqlalchemy as sa
 
     metadata = sa.MetaData()

@@ -76,8 +76,9 @@ NOTES = [
     "'data' compares a checksum of the ingested rows' text (t::text, first round) with upstream-psycopg3's: "
     "DIFFERS means other values, or other text of the same values (e.g. a NUMERIC without its trailing zeros).",
     "Each run is a fresh process in which the library (upstream's or ours) first ingests one row into a scratch "
-    "table, untimed, as a long-lived worker has: one-time costs stay out of the figures (ours loads its Go engine; "
-    "pyarrow imports pandas at its first array when pandas is installed, about 0.17 s and 56 MiB).",
+    "table, untimed, as a long-lived worker has: one-time costs stay out of the figures (ours loads its Go engine). "
+    "Building the Arrow contenders' input before the timer (pa.array) makes pyarrow import pandas, which is "
+    "installed: about 45 MiB of their peak RSS; ours alone never has it imported.",
     "S11 times each contender's whole fresh process from the outside, as a cron job or an Airflow task runs: "
     "interpreter start, imports (ours loads its Go engine), the input made (the Python rows; the pa.Table for "
     "ours-arrow and adbc; the COPY file is made beforehand), S1's ingest, exit; no warm-up. Its peak RSS is the "

@@ -6,6 +6,7 @@ an exception of the ingest, never the end of the interpreter."""
 
 from __future__ import annotations
 
+import decimal
 import functools
 import gc
 import os
@@ -79,6 +80,52 @@ def test_library_not_loaded_by_import() -> None:
     code = "import pg_bulk_ingest._native as n, pg_bulk_ingest; print(n._lib is None)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True", out.stderr
+
+
+NO_PANDAS = """
+import datetime, decimal, sys
+import sqlalchemy as sa
+from pg_bulk_ingest import ingest
+
+engine = sa.create_engine({url!r}, future=True)
+metadata = sa.MetaData()
+table = sa.Table(
+    "no_pandas", metadata, sa.Column("id", sa.BIGINT), sa.Column("name", sa.TEXT), sa.Column("at", sa.TIMESTAMP),
+    sa.Column("amount", sa.NUMERIC), sa.Column("flag", sa.BOOLEAN), schema={schema!r},
+)
+rows = [(table, (i, f"n{{i}}", datetime.datetime(2024, 1, 1, 0, 0, i % 60), decimal.Decimal(i).scaleb(-2), i % 2 == 0))
+        for i in range(1000)]
+with engine.connect() as conn:
+    ingest(conn, metadata, lambda hwm: [(None, None, rows)])
+print("IMPORTED", "pandas" in sys.modules, "pyarrow.compute" in sys.modules)
+
+import pandas as pd, pyarrow as pa
+# pyarrow knows pandas objects once the user imports pandas: a NaN of a
+# Series is a null, as pandas means it (a plain sequence's NaN is a value).
+print("SERIES NULLS", pa.array(pd.Series([1.5, None])).null_count)
+frame = pd.DataFrame({{"id": [1000], "name": ["frame"], "at": [datetime.datetime(2024, 2, 1)],
+                      "amount": [decimal.Decimal("1.50")], "flag": [None]}})
+with engine.connect() as conn:
+    ingest(conn, metadata, lambda hwm: [(None, None, [(table, frame)])])
+"""
+
+
+def test_an_ingest_of_rows_imports_neither_pandas_nor_pyarrow_compute(engine: sa.engine.Engine, schema: str) -> None:
+    """pyarrow imports pandas at its first conversion of Python values when
+    pandas is installed (33 MiB, and 0.2 s), and pyarrow.compute takes 8
+    MiB: an ingest of tuple rows needs neither. Once the user imports
+    pandas, pyarrow knows its objects as usual."""
+    pytest.importorskip("pandas")
+    url = engine.url.render_as_string(hide_password=False)
+    out = _python(NO_PANDAS.format(url=url, schema=schema))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["IMPORTED False False", "SERIES NULLS 1"], out.stderr
+    assert query(engine, f'SELECT count(*), sum(amount) FROM "{schema}".no_pandas WHERE id < 1000') == [
+        (1000, decimal.Decimal("4995.00"))
+    ]
+    assert query(engine, f'SELECT name, amount::text, flag FROM "{schema}".no_pandas WHERE id = 1000') == [
+        ("frame", "1.50", None)
+    ]
 
 
 def test_ingests_in_threads_on_separate_connections(engine: sa.engine.Engine, schema: str) -> None:
