@@ -44,7 +44,7 @@ SCENARIOS: Dict[str, ScenarioInfo] = {
     "S6": ScenarioInfo("JSONB documents (~20 keys, nested), primary key (fresh)", 0.2),
     "S7": ScenarioInfo("three tables with primary keys, rows interleaved in one batch", 1),
     "S8": ScenarioInfo(
-        f"migration: {MIGRATION_ROWS:,} rows with a new nullable column rebuild a table of the scenario's rows", 1
+        f"migration: a nullable column appended to a table of the scenario's rows, by a {MIGRATION_ROWS:,}-row batch", 1
     ),
     "S9": ScenarioInfo("streaming append, no primary key: peak RSS against S1's", 10, streaming=True),
     "S10": ScenarioInfo(
