@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -111,5 +112,101 @@ func TestUnchangedRowsNotRewritten(t *testing.T) {
 	want := [][]string{{"1", "a", "1.0"}, {"2", "B", "2.0"}, {"3", "<nil>", "<nil>"}, {"4", "d", "4.00"}}
 	if got := e.rows("n", []string{"id", "v", "x"}, "id"); !reflect.DeepEqual(got, want) {
 		t.Errorf("rows %q, want %q", got, want)
+	}
+}
+
+// TestLargeResend re-sends a table's rows in one batch, large enough for
+// the engine to weigh how it upserts: most of them unchanged (NULLs
+// included), some changed (to or from NULL, a NUMERIC's scale), keys
+// sent twice (the last row wins, also when it is the stored one) and new
+// keys. Unchanged rows keep their row version (xmin) and are not locked
+// either (xmax 0), for a table with a one-column and with a two-column
+// key; the planner settings the upsert changes are back by the time the
+// callback runs.
+func TestLargeResend(t *testing.T) {
+	const n = 12_000 // above the engine's threshold for weighing (upsert.go)
+	for _, composite := range []bool{false, true} {
+		name := map[bool]string{false: "one-column key", true: "two-column key"}[composite]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			tbl := spec.Table{Schema: e.schema, Name: "r", Columns: []spec.Column{
+				{Name: "id", Type: "BIGINT", PrimaryKey: true}, {Name: "k", Type: "TEXT", PrimaryKey: composite},
+				{Name: "v", Type: "TEXT", Nullable: true}, {Name: "x", Type: "NUMERIC", Nullable: true}}}
+			types := []arrow.DataType{i64, str, str, str}
+			stored := func(i int) []any {
+				row := []any{i, "k", fmt.Sprint("v-", i), fmt.Sprint(i, ".5")}
+				if i%7 == 0 {
+					row[2] = nil
+				}
+				if i%11 == 0 {
+					row[3] = nil
+				}
+				return row
+			}
+			var first [][]any
+			for i := range n {
+				first = append(first, stored(i))
+			}
+			if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{types}, batch{hwm: 1, chunks: []chunk{{0, first}}}); err != nil {
+				t.Fatal(err)
+			}
+			before := e.rows("r", []string{"id", "xmin"}, "id + 0")
+
+			// Changed: 1 (v), 7 (v was NULL), 2 (v to NULL), 3 (x's scale);
+			// sent twice: 4 (changed, then as stored), 5 (as stored, then
+			// changed); new: n (twice), n+1.
+			changes := map[int][]any{1: {1, "k", "changed", "1.5"}, 7: {7, "k", "set", nil}, 2: {2, "k", nil, "2.5"}, 3: {3, "k", "v-3", "3.50"},
+				4: {4, "k", "stale", "4.5"}}
+			var again [][]any
+			for i := range n {
+				row, ok := changes[i]
+				if !ok {
+					row = stored(i)
+				}
+				again = append(again, row)
+			}
+			again = append(again, []any{n, "k", "new-a", nil}, stored(4), []any{5, "k", "five", "5.5"}, []any{n + 1, "k", "new", "1"}, []any{n, "k", "new-b", nil})
+			want := map[int][]any{}
+			for _, row := range again {
+				want[row[0].(int)] = row
+			}
+			var visibleSettings string
+			e.before = func(int, int) error {
+				return e.conn.QueryRow(e.ctx, `SELECT current_setting('enable_hashjoin') || current_setting('enable_nestloop')`).Scan(&visibleSettings)
+			}
+			if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{types}, batch{hwm: 2, chunks: []chunk{{0, again}}}); err != nil {
+				t.Fatal(err)
+			}
+			if visibleSettings != "onon" {
+				t.Errorf("the callback saw enable_hashjoin and enable_nestloop %q, want both on", visibleSettings)
+			}
+
+			got := e.rows("r", []string{"id", "k", "v", "x", "xmin", "xmax"}, "id + 0") // by number
+			if len(got) != n+2 {
+				t.Fatalf("%d rows, want %d", len(got), n+2)
+			}
+			for i, row := range got {
+				w := want[i]
+				text := []string{fmt.Sprint(w[0]), "k", "<nil>", "<nil>"}
+				for c := 2; c < 4; c++ {
+					if w[c] != nil {
+						text[c] = w[c].(string)
+					}
+				}
+				if !reflect.DeepEqual(row[:4], text) {
+					t.Errorf("row %q, want %q", row[:4], text)
+				}
+				if i >= n {
+					continue
+				}
+				unchanged := reflect.DeepEqual(w, stored(i))
+				if kept := row[4] == before[i][1]; kept != unchanged {
+					t.Errorf("row %d: row version kept %v, want %v", i, kept, unchanged)
+				}
+				if unchanged && row[5] != "0" {
+					t.Errorf("row %d, unchanged, is locked (xmax %s)", i, row[5])
+				}
+			}
+		})
 	}
 }

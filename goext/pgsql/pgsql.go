@@ -152,8 +152,49 @@ func tableName(schema, table string) string {
 // a key sent twice fails with cardinality_violation (SQLSTATE 21000),
 // sparing the sort when keys are unique.
 func Upsert(t *spec.Table, table, staging string, dedupe bool) string {
+	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + IdentList(t.ColumnNames()) + ") " +
+		stagedRows(t, staging, dedupe) + onConflict(t)
+}
+
+// UpsertChanged is Upsert, with dedupe, for a batch that mostly sends
+// rows the table holds as they are: an anti-join first drops the staged
+// rows identical to the stored ones, so that only new and changed rows
+// reach ON CONFLICT, which locks every row it conflicts with (a WAL
+// record each, whatever its WHERE decides). The caller leaves the planner
+// merge joins only (MergeJoinOnly): the sort that keeps the last row of
+// each key orders the staged rows for it, and the table is read in key
+// order by its primary key.
+func UpsertChanged(t *spec.Table, table, staging string) string {
 	cols := IdentList(t.ColumnNames())
-	pk := IdentList(t.PrimaryKey())
+	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + cols + ") SELECT " + cols +
+		" FROM (" + stagedRows(t, staging, true) + ") AS s WHERE NOT " + heldUnchanged(t, table) + onConflict(t)
+}
+
+// SampleUnchanged reads the table's estimated row count (-1 before it
+// was first vacuumed or analysed; $1 is its quoted name), and, of about
+// $2 percent of the staging table's rows, how many were sampled and how
+// many the table holds unchanged: what the choice of UpsertChanged
+// weighs.
+func SampleUnchanged(t *spec.Table, table, staging string) string {
+	return "SELECT (SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass), count(*), " +
+		"count(*) FILTER (WHERE " + heldUnchanged(t, table) + ") FROM " + Ident(staging) + " AS s TABLESAMPLE SYSTEM ($2)"
+}
+
+// heldUnchanged tells whether schema.table holds the staged row s byte for
+// byte.
+func heldUnchanged(t *spec.Table, table string) string {
+	var stored, staged []string
+	for _, c := range t.ColumnNames() {
+		stored = append(stored, "t."+Ident(c))
+		staged = append(staged, "s."+Ident(c))
+	}
+	return "EXISTS (SELECT FROM " + Qualified(t.Schema, table) + " AS t WHERE " + sameKey(t) + " AND ROW(" +
+		strings.Join(stored, ", ") + ")::record OPERATOR(pg_catalog.*=) ROW(" + strings.Join(staged, ", ") + ")::record)"
+}
+
+// onConflict replaces the non-key columns of a stored row of the same key
+// unless it is identical byte for byte (see Upsert).
+func onConflict(t *spec.Table) string {
 	var sets []string
 	for _, c := range t.Columns {
 		if !c.PrimaryKey {
@@ -165,9 +206,19 @@ func Upsert(t *spec.Table, table, staging string, dedupe bool) string {
 		action = "DO UPDATE SET " + strings.Join(sets, ", ") +
 			" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)"
 	}
-	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + cols + ") " + stagedRows(t, staging, dedupe) +
-		" ON CONFLICT (" + pk + ") " + action
+	return " ON CONFLICT (" + IdentList(t.PrimaryKey()) + ") " + action
 }
+
+// JoinSettings reads the settings MergeJoinOnly changes, which
+// RestoreJoinSettings puts back ($1, $2).
+const JoinSettings = `SELECT pg_catalog.current_setting('enable_hashjoin'), pg_catalog.current_setting('enable_nestloop')`
+
+// MergeJoinOnly leaves the planner merge joins only until the transaction
+// ends or RestoreJoinSettings runs.
+const MergeJoinOnly = `SELECT pg_catalog.set_config('enable_hashjoin', 'off', true), pg_catalog.set_config('enable_nestloop', 'off', true)`
+
+// RestoreJoinSettings puts back the settings JoinSettings read.
+const RestoreJoinSettings = `SELECT pg_catalog.set_config('enable_hashjoin', $1, true), pg_catalog.set_config('enable_nestloop', $2, true)`
 
 // stagedRows selects the rows of a staging table, only the last of each
 // key with dedupe.

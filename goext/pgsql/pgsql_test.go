@@ -62,6 +62,12 @@ func TestStatements(t *testing.T) {
 		{Upsert(tbl, "t", "_tmp_x", true), `INSERT INTO "s"."t" AS t ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(tbl, "t", "_tmp_x", false), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM "_tmp_x" ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(&spec.Table{Schema: "s", Name: "k", Columns: tbl.Columns[:1]}, "k", "_tmp_x", false), `INSERT INTO "s"."k" AS t ("id") SELECT "id" FROM "_tmp_x" ON CONFLICT ("id") DO NOTHING`},
+		{UpsertChanged(tbl, "t", "_tmp_x"), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM (SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC) AS s ` +
+			`WHERE NOT EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND ROW(t."id", t."v")::record OPERATOR(pg_catalog.*=) ROW(s."id", s."v")::record) ` +
+			`ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
+		{SampleUnchanged(tbl, "t", "_tmp_x"), `SELECT (SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass), count(*), ` +
+			`count(*) FILTER (WHERE EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND ROW(t."id", t."v")::record OPERATOR(pg_catalog.*=) ROW(s."id", s."v")::record)) ` +
+			`FROM "_tmp_x" AS s TABLESAMPLE SYSTEM ($2)`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -155,6 +161,17 @@ func TestQuotingOnServer(t *testing.T) {
 	exec(`INSERT INTO `+Ident(`stage "x" %`)+` (`+IdentList(cols)+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...)
 	exec(Upsert(tbl, tableName, `stage "x" %`, false))
 	exec(Upsert(tbl, tableName, `stage "x" %`, true)) // conflicts
+	var reltuples, sampled, unchanged int64
+	if err := conn.QueryRow(ctx, SampleUnchanged(tbl, tableName, `stage "x" %`), Qualified(schema, tableName), 100.0).Scan(&reltuples, &sampled, &unchanged); err != nil || sampled != 1 || unchanged != 1 {
+		t.Fatalf("SampleUnchanged: %d of %d sampled unchanged (%v), want 1 of 1", unchanged, sampled, err)
+	}
+	var settings [2]string
+	if err := conn.QueryRow(ctx, JoinSettings).Scan(&settings[0], &settings[1]); err != nil {
+		t.Fatal(err)
+	}
+	exec(MergeJoinOnly)
+	exec(UpsertChanged(tbl, tableName, `stage "x" %`))
+	exec(RestoreJoinSettings, settings[0], settings[1])
 	// An ingest table's statements: rows appended twice, the duplicate
 	// deleted, the key added, the staged keys deleted.
 	ingest := tableName + " ingest"
