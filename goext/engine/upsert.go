@@ -39,9 +39,13 @@ func (br *batchRun) mostlyUnchanged(ctx context.Context, i int, staging string) 
 	if err != nil {
 		return false, fmt.Errorf("sampling the batch's rows: %w", err)
 	}
-	stored, _ := rows[0][0].(int64)
-	sampled, _ := rows[0][1].(int64)
-	unchanged, _ := rows[0][2].(int64)
+	var counts [3]int64 // stored, sampled, unchanged
+	for k := range counts {
+		if counts[k], err = toInt(rows[0][k]); err != nil {
+			return false, fmt.Errorf("sampling the batch's rows: %w", err)
+		}
+	}
+	stored, sampled, unchanged := counts[0], counts[1], counts[2]
 	if stored < 0 || sampled == 0 {
 		return false, nil // not yet counted, or no row sampled: ON CONFLICT is never far off
 	}
