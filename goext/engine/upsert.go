@@ -35,7 +35,7 @@ func (br *batchRun) mostlyUnchanged(ctx context.Context, i int, staging string) 
 	}
 	t := br.tables[i]
 	percent := math.Min(100, 100*sampleRows/float64(n))
-	rows, err := br.conn.Query(ctx, pgsql.SampleUnchanged(t.spec, t.spec.Name, staging), t.String(), percent)
+	rows, err := br.conn.Query(ctx, pgsql.SampleUnchanged(t.spec, t.spec.Name, staging, t.typeOIDs()), t.String(), percent)
 	if err != nil {
 		return false, fmt.Errorf("sampling the batch's rows: %w", err)
 	}
@@ -64,9 +64,18 @@ func (br *batchRun) upsertChanged(ctx context.Context, i int, staging string) er
 	if _, err := br.conn.Query(ctx, pgsql.MergeJoinOnly); err != nil {
 		return err
 	}
-	if err := br.conn.Exec(ctx, pgsql.UpsertChanged(t.spec, t.spec.Name, staging)); err != nil {
+	if err := br.conn.Exec(ctx, pgsql.UpsertChanged(t.spec, t.spec.Name, staging, t.typeOIDs())); err != nil {
 		return err
 	}
 	_, err = br.conn.Query(ctx, pgsql.RestoreJoinSettings, rows[0]...)
 	return err
+}
+
+// typeOIDs lists the type OIDs of the table's columns, in wanted order.
+func (t *table) typeOIDs() []uint32 {
+	oids := make([]uint32, len(t.columns))
+	for k, c := range t.columns {
+		oids[k] = c.OID
+	}
+	return oids
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 
@@ -117,12 +118,13 @@ func TestUnchangedRowsNotRewritten(t *testing.T) {
 
 // TestLargeResend re-sends a table's rows in one batch, large enough for
 // the engine to weigh how it upserts: most of them unchanged (NULLs
-// included), some changed (to or from NULL, a NUMERIC's scale), keys
-// sent twice (the last row wins, also when it is the stored one) and new
-// keys. Unchanged rows keep their row version (xmin) and are not locked
-// either (xmax 0), for a table with a one-column and with a two-column
-// key; the planner settings the upsert changes are back by the time the
-// callback runs.
+// included), some changed in ways its comparison must see (to or from
+// NULL, a NUMERIC's scale, 0 to -0, a JSONB number's scale), keys sent
+// twice (the last row wins, also when it is the stored one) and new keys.
+// Unchanged rows keep their row version (xmin) and are not locked either
+// (xmax 0), for a table with a one-column and with a two-column key; the
+// planner settings the upsert changes are back by the time the callback
+// runs.
 func TestLargeResend(t *testing.T) {
 	const n = 12_000 // above the engine's threshold for weighing (upsert.go)
 	for _, composite := range []bool{false, true} {
@@ -131,10 +133,12 @@ func TestLargeResend(t *testing.T) {
 			e := newEnv(t)
 			tbl := spec.Table{Schema: e.schema, Name: "r", Columns: []spec.Column{
 				{Name: "id", Type: "BIGINT", PrimaryKey: true}, {Name: "k", Type: "TEXT", PrimaryKey: composite},
-				{Name: "v", Type: "TEXT", Nullable: true}, {Name: "x", Type: "NUMERIC", Nullable: true}}}
-			types := []arrow.DataType{i64, str, str, str}
+				{Name: "v", Type: "TEXT", Nullable: true}, {Name: "x", Type: "NUMERIC", Nullable: true},
+				{Name: "f", Type: "DOUBLE PRECISION", Nullable: true}, {Name: "j", Type: "JSONB", Nullable: true}}}
+			cols := []string{"id", "k", "v", "x", "f", "j"}
+			types := []arrow.DataType{i64, str, str, str, f64, str}
 			stored := func(i int) []any {
-				row := []any{i, "k", fmt.Sprint("v-", i), fmt.Sprint(i, ".5")}
+				row := []any{i, "k", fmt.Sprint("v-", i), fmt.Sprint(i, ".5"), float64(i) / 4, fmt.Sprintf(`{"i": %d}`, i)}
 				if i%7 == 0 {
 					row[2] = nil
 				}
@@ -150,13 +154,23 @@ func TestLargeResend(t *testing.T) {
 			if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{types}, batch{hwm: 1, chunks: []chunk{{0, first}}}); err != nil {
 				t.Fatal(err)
 			}
-			before := e.rows("r", []string{"id", "xmin"}, "id + 0")
+			before := e.rows("r", []string{"id", "xmin"}, "id + 0") // by number
 
-			// Changed: 1 (v), 7 (v was NULL), 2 (v to NULL), 3 (x's scale);
-			// sent twice: 4 (changed, then as stored), 5 (as stored, then
-			// changed); new: n (twice), n+1.
-			changes := map[int][]any{1: {1, "k", "changed", "1.5"}, 7: {7, "k", "set", nil}, 2: {2, "k", nil, "2.5"}, 3: {3, "k", "v-3", "3.50"},
-				4: {4, "k", "stale", "4.5"}}
+			// Changed: 1 (v), 7 (v was NULL), 2 (v to NULL), 3 (x's scale), 0
+			// (f from 0 to -0), 9 (j's scale); sent twice: 4 (changed, then
+			// as stored), 5 (as stored, then changed); new: n (twice), n+1.
+			changes := map[int][]any{}
+			change := func(i, col int, v any) {
+				changes[i] = stored(i)
+				changes[i][col] = v
+			}
+			change(1, 2, "changed")
+			change(7, 2, "set")
+			change(2, 2, nil)
+			change(3, 3, "3.50")
+			change(0, 4, math.Copysign(0, -1))
+			change(9, 5, `{"i": 9.0}`)
+			change(4, 2, "stale")
 			var again [][]any
 			for i := range n {
 				row, ok := changes[i]
@@ -165,10 +179,20 @@ func TestLargeResend(t *testing.T) {
 				}
 				again = append(again, row)
 			}
-			again = append(again, []any{n, "k", "new-a", nil}, stored(4), []any{5, "k", "five", "5.5"}, []any{n + 1, "k", "new", "1"}, []any{n, "k", "new-b", nil})
-			want := map[int][]any{}
+			five := stored(5)
+			five[2] = "five"
+			again = append(again, []any{n, "k", "new-a", nil, nil, nil}, stored(4), five, []any{n + 1, "k", "new", "1", 1.5, "{}"},
+				[]any{n, "k", "new-b", nil, nil, nil})
+			want := map[int][]string{}
 			for _, row := range again {
-				want[row[0].(int)] = row
+				text := make([]string, len(row))
+				for c, v := range row {
+					text[c] = "<nil>"
+					if v != nil {
+						text[c] = fmt.Sprint(v)
+					}
+				}
+				want[row[0].(int)] = text
 			}
 			var visibleSettings string
 			e.before = func(int, int) error {
@@ -181,31 +205,26 @@ func TestLargeResend(t *testing.T) {
 				t.Errorf("the callback saw enable_hashjoin and enable_nestloop %q, want both on", visibleSettings)
 			}
 
-			got := e.rows("r", []string{"id", "k", "v", "x", "xmin", "xmax"}, "id + 0") // by number
+			got := e.rows("r", append(cols, "xmin", "xmax"), "id + 0")
 			if len(got) != n+2 {
 				t.Fatalf("%d rows, want %d", len(got), n+2)
 			}
+			var rewritten []int
 			for i, row := range got {
-				w := want[i]
-				text := []string{fmt.Sprint(w[0]), "k", "<nil>", "<nil>"}
-				for c := 2; c < 4; c++ {
-					if w[c] != nil {
-						text[c] = w[c].(string)
-					}
-				}
-				if !reflect.DeepEqual(row[:4], text) {
-					t.Errorf("row %q, want %q", row[:4], text)
+				if !reflect.DeepEqual(row[:len(cols)], want[i]) {
+					t.Errorf("row %q, want %q", row[:len(cols)], want[i])
 				}
 				if i >= n {
 					continue
 				}
-				unchanged := reflect.DeepEqual(w, stored(i))
-				if kept := row[4] == before[i][1]; kept != unchanged {
-					t.Errorf("row %d: row version kept %v, want %v", i, kept, unchanged)
+				if row[len(cols)] != before[i][1] {
+					rewritten = append(rewritten, i)
+				} else if row[len(cols)+1] != "0" {
+					t.Errorf("row %d, unchanged, is locked (xmax %s)", i, row[len(cols)+1])
 				}
-				if unchanged && row[5] != "0" {
-					t.Errorf("row %d, unchanged, is locked (xmax %s)", i, row[5])
-				}
+			}
+			if wantRewritten := []int{0, 1, 2, 3, 5, 7, 9}; !reflect.DeepEqual(rewritten, wantRewritten) {
+				t.Errorf("rows rewritten %v, want %v", rewritten, wantRewritten)
 			}
 		})
 	}

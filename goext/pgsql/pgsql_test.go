@@ -46,6 +46,9 @@ func TestStatements(t *testing.T) {
 		{Name: "id", Type: "INTEGER", PrimaryKey: true},
 		{Name: "v", Type: "VARCHAR(3)", Nullable: true, Unique: true},
 	}}
+	mixed := &spec.Table{Schema: "s", Name: "m", Columns: []spec.Column{
+		{Name: "id", Type: "BIGINT", PrimaryKey: true}, {Name: "n", Type: "NUMERIC"}, {Name: "j", Type: "JSONB"}, {Name: "f", Type: "FLOAT8"},
+	}}
 	cases := []struct{ got, want string }{
 		{CreateSchema(`a"b`), `CREATE SCHEMA IF NOT EXISTS "a""b"`},
 		{CreateMissingTable(tbl), `CREATE TABLE IF NOT EXISTS "s"."t" ("id" INTEGER NOT NULL, "v" VARCHAR(3) UNIQUE)`},
@@ -62,12 +65,13 @@ func TestStatements(t *testing.T) {
 		{Upsert(tbl, "t", "_tmp_x", true), `INSERT INTO "s"."t" AS t ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(tbl, "t", "_tmp_x", false), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM "_tmp_x" ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(&spec.Table{Schema: "s", Name: "k", Columns: tbl.Columns[:1]}, "k", "_tmp_x", false), `INSERT INTO "s"."k" AS t ("id") SELECT "id" FROM "_tmp_x" ON CONFLICT ("id") DO NOTHING`},
-		{UpsertChanged(tbl, "t", "_tmp_x"), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM (SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC) AS s ` +
-			`WHERE NOT EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND ROW(t."id", t."v")::record OPERATOR(pg_catalog.*=) ROW(s."id", s."v")::record) ` +
+		{UpsertChanged(tbl, "t", "_tmp_x", []uint32{23, 1043}), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM (SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC) AS s ` +
+			`WHERE NOT EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND t."v" IS NOT DISTINCT FROM s."v" COLLATE pg_catalog."C") ` +
 			`ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
-		{SampleUnchanged(tbl, "t", "_tmp_x"), `SELECT (SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass), count(*), ` +
-			`count(*) FILTER (WHERE EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND ROW(t."id", t."v")::record OPERATOR(pg_catalog.*=) ROW(s."id", s."v")::record)) ` +
-			`FROM "_tmp_x" AS s TABLESAMPLE SYSTEM ($2)`},
+		{SampleUnchanged(mixed, "m", "_tmp_x", []uint32{20, 1700, 3802, 701}), `SELECT (SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass), count(*), ` +
+			`count(*) FILTER (WHERE EXISTS (SELECT FROM "s"."m" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND ` +
+			`t."n" IS NOT DISTINCT FROM s."n" AND pg_catalog.scale(t."n") IS NOT DISTINCT FROM pg_catalog.scale(s."n") AND ` +
+			`ROW(t."j", t."f")::record OPERATOR(pg_catalog.*=) ROW(s."j", s."f")::record)) FROM "_tmp_x" AS s TABLESAMPLE SYSTEM ($2)`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -162,7 +166,8 @@ func TestQuotingOnServer(t *testing.T) {
 	exec(Upsert(tbl, tableName, `stage "x" %`, false))
 	exec(Upsert(tbl, tableName, `stage "x" %`, true)) // conflicts
 	var reltuples, sampled, unchanged int64
-	if err := conn.QueryRow(ctx, SampleUnchanged(tbl, tableName, `stage "x" %`), Qualified(schema, tableName), 100.0).Scan(&reltuples, &sampled, &unchanged); err != nil || sampled != 1 || unchanged != 1 {
+	text := []uint32{25, 25, 25, 25, 25, 25, 25}
+	if err := conn.QueryRow(ctx, SampleUnchanged(tbl, tableName, `stage "x" %`, text), Qualified(schema, tableName), 100.0).Scan(&reltuples, &sampled, &unchanged); err != nil || sampled != 1 || unchanged != 1 {
 		t.Fatalf("SampleUnchanged: %d of %d sampled unchanged (%v), want 1 of 1", unchanged, sampled, err)
 	}
 	var settings [2]string
@@ -170,7 +175,7 @@ func TestQuotingOnServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	exec(MergeJoinOnly)
-	exec(UpsertChanged(tbl, tableName, `stage "x" %`))
+	exec(UpsertChanged(tbl, tableName, `stage "x" %`, text))
 	exec(RestoreJoinSettings, settings[0], settings[1])
 	// An ingest table's statements: rows appended twice, the duplicate
 	// deleted, the key added, the staged keys deleted.
