@@ -171,14 +171,16 @@ func UpsertChanged(t *spec.Table, table, staging string, types []uint32) string 
 		" FROM (" + stagedRows(t, staging, true) + ") AS s WHERE NOT " + heldUnchanged(t, table, types) + onConflict(t)
 }
 
-// SampleUnchanged reads the table's estimated row count (-1 before it
-// was first vacuumed or analysed; $1 is its quoted name), and, of about
-// $2 percent of the staging table's rows, how many were sampled and how
-// many the table holds unchanged: what the choice of UpsertChanged
-// weighs.
+// EstimatedRows reads the estimated row count of table $1 (its quoted
+// name): -1 before it was first vacuumed or analysed.
+const EstimatedRows = `SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass`
+
+// SampleUnchanged reads, of about $1 percent of the staging table's rows,
+// how many were sampled and how many the table holds unchanged: what the
+// choice of UpsertChanged weighs.
 func SampleUnchanged(t *spec.Table, table, staging string, types []uint32) string {
-	return "SELECT (SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass), count(*), " +
-		"count(*) FILTER (WHERE " + heldUnchanged(t, table, types) + ") FROM " + Ident(staging) + " AS s TABLESAMPLE SYSTEM ($2)"
+	return "SELECT count(*), count(*) FILTER (WHERE " + heldUnchanged(t, table, types) + ") FROM " + Ident(staging) +
+		" AS s TABLESAMPLE SYSTEM ($1)"
 }
 
 // heldUnchanged tells whether schema.table holds the staged row s

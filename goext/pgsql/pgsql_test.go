@@ -68,10 +68,9 @@ func TestStatements(t *testing.T) {
 		{UpsertChanged(tbl, "t", "_tmp_x", []uint32{23, 1043}), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM (SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC) AS s ` +
 			`WHERE NOT EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND t."v" IS NOT DISTINCT FROM s."v" COLLATE pg_catalog."C") ` +
 			`ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
-		{SampleUnchanged(mixed, "m", "_tmp_x", []uint32{20, 1700, 3802, 701}), `SELECT (SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass), count(*), ` +
-			`count(*) FILTER (WHERE EXISTS (SELECT FROM "s"."m" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND ` +
+		{SampleUnchanged(mixed, "m", "_tmp_x", []uint32{20, 1700, 3802, 701}), `SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM "s"."m" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND ` +
 			`t."n" IS NOT DISTINCT FROM s."n" AND pg_catalog.scale(t."n") IS NOT DISTINCT FROM pg_catalog.scale(s."n") AND ` +
-			`ROW(t."j", t."f")::record OPERATOR(pg_catalog.*=) ROW(s."j", s."f")::record)) FROM "_tmp_x" AS s TABLESAMPLE SYSTEM ($2)`},
+			`ROW(t."j", t."f")::record OPERATOR(pg_catalog.*=) ROW(s."j", s."f")::record)) FROM "_tmp_x" AS s TABLESAMPLE SYSTEM ($1)`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -166,8 +165,11 @@ func TestQuotingOnServer(t *testing.T) {
 	exec(Upsert(tbl, tableName, `stage "x" %`, false))
 	exec(Upsert(tbl, tableName, `stage "x" %`, true)) // conflicts
 	var reltuples, sampled, unchanged int64
+	if err := conn.QueryRow(ctx, EstimatedRows, Qualified(schema, tableName)).Scan(&reltuples); err != nil {
+		t.Fatal(err)
+	}
 	text := []uint32{25, 25, 25, 25, 25, 25, 25}
-	if err := conn.QueryRow(ctx, SampleUnchanged(tbl, tableName, `stage "x" %`, text), Qualified(schema, tableName), 100.0).Scan(&reltuples, &sampled, &unchanged); err != nil || sampled != 1 || unchanged != 1 {
+	if err := conn.QueryRow(ctx, SampleUnchanged(tbl, tableName, `stage "x" %`, text), 100.0).Scan(&sampled, &unchanged); err != nil || sampled != 1 || unchanged != 1 {
 		t.Fatalf("SampleUnchanged: %d of %d sampled unchanged (%v), want 1 of 1", unchanged, sampled, err)
 	}
 	var settings [2]string
