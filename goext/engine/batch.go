@@ -255,9 +255,9 @@ func (br *batchRun) target(i int) string {
 
 // upsert moves table i's staged rows into the table they go into. Keys
 // sent twice in a batch are rare, so the live table is first tried
-// without sorting the rows to keep the last of each key; an ingest table
-// holding the old rows loses those the batch replaces, and gets its key
-// once they are in.
+// without sorting the rows to keep the last of each key, unless most rows
+// are sent unchanged (upsert.go); an ingest table holding the old rows
+// loses those the batch replaces, and gets its key once they are in.
 func (br *batchRun) upsert(ctx context.Context, i int, staging string) error {
 	t := br.tables[i]
 	if it, ok := br.ingest[i]; ok {
@@ -265,6 +265,13 @@ func (br *batchRun) upsert(ctx context.Context, i int, staging string) error {
 			return err
 		}
 		return br.conn.Exec(ctx, pgsql.InsertStaged(t.spec, it.name, staging))
+	}
+	unchanged, err := br.mostlyUnchanged(ctx, i, staging)
+	if err != nil {
+		return err
+	}
+	if unchanged {
+		return br.upsertChanged(ctx, i, staging)
 	}
 	return br.retrying(ctx, pgsql.Upsert(t.spec, t.spec.Name, staging, false), sqlStateCardinalityViolation,
 		pgsql.Upsert(t.spec, t.spec.Name, staging, true))

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"fmt"
+	"math"
 	"reflect"
 	"testing"
 
@@ -112,5 +114,119 @@ func TestUnchangedRowsNotRewritten(t *testing.T) {
 	want := [][]string{{"1", "a", "1.0"}, {"2", "B", "2.0"}, {"3", "<nil>", "<nil>"}, {"4", "d", "4.00"}}
 	if got := e.rows("n", []string{"id", "v", "x"}, "id"); !reflect.DeepEqual(got, want) {
 		t.Errorf("rows %q, want %q", got, want)
+	}
+}
+
+// TestLargeResend re-sends a table's rows in one batch, large enough for
+// the engine to weigh how it upserts: most of them unchanged (NULLs
+// included), some changed in ways its comparison must see (to or from
+// NULL, a NUMERIC's scale, 0 to -0, a JSONB number's scale), keys sent
+// twice (the last row wins, also when it is the stored one) and new keys.
+// Unchanged rows keep their row version (xmin) and are not locked either
+// (xmax 0), for a table with a one-column and with a two-column key; the
+// planner settings the upsert changes are back by the time the callback
+// runs.
+func TestLargeResend(t *testing.T) {
+	const n = 12_000 // above the engine's threshold for weighing (upsert.go)
+	for _, composite := range []bool{false, true} {
+		name := map[bool]string{false: "one-column key", true: "two-column key"}[composite]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			tbl := spec.Table{Schema: e.schema, Name: "r", Columns: []spec.Column{
+				{Name: "id", Type: "BIGINT", PrimaryKey: true}, {Name: "k", Type: "TEXT", PrimaryKey: composite},
+				{Name: "v", Type: "TEXT", Nullable: true}, {Name: "x", Type: "NUMERIC", Nullable: true},
+				{Name: "f", Type: "DOUBLE PRECISION", Nullable: true}, {Name: "j", Type: "JSONB", Nullable: true}}}
+			cols := []string{"id", "k", "v", "x", "f", "j"}
+			types := []arrow.DataType{i64, str, str, str, f64, str}
+			stored := func(i int) []any {
+				row := []any{i, "k", fmt.Sprint("v-", i), fmt.Sprint(i, ".5"), float64(i) / 4, fmt.Sprintf(`{"i": %d}`, i)}
+				if i%7 == 0 {
+					row[2] = nil
+				}
+				if i%11 == 0 {
+					row[3] = nil
+				}
+				return row
+			}
+			var first [][]any
+			for i := range n {
+				first = append(first, stored(i))
+			}
+			if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{types}, batch{hwm: 1, chunks: []chunk{{0, first}}}); err != nil {
+				t.Fatal(err)
+			}
+			before := e.rows("r", []string{"id", "xmin"}, "id + 0") // by number
+
+			// Changed: 1 (v), 7 (v was NULL), 2 (v to NULL), 3 (x's scale), 0
+			// (f from 0 to -0), 9 (j's scale); sent twice: 4 (changed, then
+			// as stored), 5 (as stored, then changed); new: n (twice), n+1.
+			changes := map[int][]any{}
+			change := func(i, col int, v any) {
+				changes[i] = stored(i)
+				changes[i][col] = v
+			}
+			change(1, 2, "changed")
+			change(7, 2, "set")
+			change(2, 2, nil)
+			change(3, 3, "3.50")
+			change(0, 4, math.Copysign(0, -1))
+			change(9, 5, `{"i": 9.0}`)
+			change(4, 2, "stale")
+			var again [][]any
+			for i := range n {
+				row, ok := changes[i]
+				if !ok {
+					row = stored(i)
+				}
+				again = append(again, row)
+			}
+			five := stored(5)
+			five[2] = "five"
+			again = append(again, []any{n, "k", "new-a", nil, nil, nil}, stored(4), five, []any{n + 1, "k", "new", "1", 1.5, "{}"},
+				[]any{n, "k", "new-b", nil, nil, nil})
+			want := map[int][]string{}
+			for _, row := range again {
+				text := make([]string, len(row))
+				for c, v := range row {
+					text[c] = "<nil>"
+					if v != nil {
+						text[c] = fmt.Sprint(v)
+					}
+				}
+				want[row[0].(int)] = text
+			}
+			var visibleSettings string
+			e.before = func(int, int) error {
+				return e.conn.QueryRow(e.ctx, `SELECT current_setting('enable_hashjoin') || current_setting('enable_nestloop')`).Scan(&visibleSettings)
+			}
+			if _, _, err := e.ingest([]spec.Table{tbl}, spec.Options{}, [][]arrow.DataType{types}, batch{hwm: 2, chunks: []chunk{{0, again}}}); err != nil {
+				t.Fatal(err)
+			}
+			if visibleSettings != "onon" {
+				t.Errorf("the callback saw enable_hashjoin and enable_nestloop %q, want both on", visibleSettings)
+			}
+
+			got := e.rows("r", append(cols, "xmin", "xmax"), "id + 0")
+			if len(got) != n+2 {
+				t.Fatalf("%d rows, want %d", len(got), n+2)
+			}
+			var rewritten []int
+			for i, row := range got {
+				if !reflect.DeepEqual(row[:len(cols)], want[i]) {
+					t.Errorf("row %q, want %q", row[:len(cols)], want[i])
+				}
+				if i >= n {
+					continue
+				}
+				if row[len(cols)] != before[i][1] {
+					rewritten = append(rewritten, i)
+				} else if row[len(cols)+1] != "0" {
+					t.Errorf("row %d, unchanged, is locked (xmax %s)", i, row[len(cols)+1])
+				}
+			}
+			if wantRewritten := []int{0, 1, 2, 3, 5, 7, 9}; !reflect.DeepEqual(rewritten, wantRewritten) {
+				t.Errorf("rows rewritten %v, want %v", rewritten, wantRewritten)
+			}
+		})
 	}
 }

@@ -171,8 +171,82 @@ func tableName(schema, table string) string {
 // a key sent twice fails with cardinality_violation (SQLSTATE 21000),
 // sparing the sort when keys are unique.
 func Upsert(t *spec.Table, table, staging string, dedupe bool) string {
+	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + IdentList(t.ColumnNames()) + ") " +
+		stagedRows(t, staging, dedupe) + onConflict(t)
+}
+
+// UpsertChanged is Upsert, with dedupe, for a batch that mostly sends
+// rows the table holds as they are: an anti-join first drops the staged
+// rows the table holds unchanged (sameRow; types are the columns' type
+// OIDs), so that only new and changed rows reach ON CONFLICT, which locks
+// every row it conflicts with (a WAL record each, whatever its WHERE
+// decides). The caller leaves the planner merge joins only
+// (MergeJoinOnly): the sort that keeps the last row of each key orders
+// the staged rows for it, and the table is read in key order by its
+// primary key.
+func UpsertChanged(t *spec.Table, table, staging string, types []uint32) string {
 	cols := IdentList(t.ColumnNames())
-	pk := IdentList(t.PrimaryKey())
+	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + cols + ") SELECT " + cols +
+		" FROM (" + stagedRows(t, staging, true) + ") AS s WHERE NOT " + heldUnchanged(t, table, types) + onConflict(t)
+}
+
+// EstimatedRows reads the estimated row count of table $1 (its quoted
+// name): -1 before it was first vacuumed or analysed.
+const EstimatedRows = `SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass`
+
+// SampleUnchanged reads, of about $1 percent of the staging table's rows,
+// how many were sampled and how many the table holds unchanged: what the
+// choice of UpsertChanged weighs.
+func SampleUnchanged(t *spec.Table, table, staging string, types []uint32) string {
+	return "SELECT count(*), count(*) FILTER (WHERE " + heldUnchanged(t, table, types) + ") FROM " + Ident(staging) +
+		" AS s TABLESAMPLE SYSTEM ($1)"
+}
+
+// heldUnchanged tells whether schema.table holds the staged row s
+// unchanged.
+func heldUnchanged(t *spec.Table, table string, types []uint32) string {
+	return "EXISTS (SELECT FROM " + Qualified(t.Schema, table) + " AS t WHERE " + sameKey(t) + " AND " + sameRow(t, types) + ")"
+}
+
+// byEquality holds the types whose equality tells apart any two values
+// that read back differently, with the collation that makes text's
+// equality byte equality; not floats (-0 = 0), NUMERIC (1.0 = 1.00),
+// intervals (1 day = 24 hours), jsonb (its numbers alike), json (no
+// equality) and the like.
+var byEquality = map[uint32]string{
+	16: "", 17: "", 20: "", 21: "", 23: "", 26: "", // bool, bytea, int8, int2, int4, oid
+	25: ` COLLATE pg_catalog."C"`, 1043: ` COLLATE pg_catalog."C"`, // text, varchar
+	1082: "", 1083: "", 1114: "", 1184: "", 2950: "", // date, time, timestamp, timestamptz, uuid
+}
+
+const numericOID = 1700
+
+// sameRow tells whether the rows t and s, whose columns have the given
+// type OIDs, read back the same, as Upsert's *= tells but for less (a
+// row value built per row costs more than the comparisons): a column of
+// byEquality by IS NOT DISTINCT FROM, a NUMERIC by value and scale,
+// which make its stored form, the others by *= on a row of them.
+func sameRow(t *spec.Table, types []uint32) string {
+	var same, stored, staged []string
+	for k, c := range t.ColumnNames() {
+		tc, sc := "t."+Ident(c), "s."+Ident(c)
+		if collate, ok := byEquality[types[k]]; ok {
+			same = append(same, tc+" IS NOT DISTINCT FROM "+sc+collate)
+		} else if types[k] == numericOID {
+			same = append(same, tc+" IS NOT DISTINCT FROM "+sc+" AND pg_catalog.scale("+tc+") IS NOT DISTINCT FROM pg_catalog.scale("+sc+")")
+		} else {
+			stored, staged = append(stored, tc), append(staged, sc)
+		}
+	}
+	if len(stored) > 0 {
+		same = append(same, "ROW("+strings.Join(stored, ", ")+")::record OPERATOR(pg_catalog.*=) ROW("+strings.Join(staged, ", ")+")::record")
+	}
+	return strings.Join(same, " AND ")
+}
+
+// onConflict replaces the non-key columns of a stored row of the same key
+// unless it is identical byte for byte (see Upsert).
+func onConflict(t *spec.Table) string {
 	var sets []string
 	for _, c := range t.Columns {
 		if !c.PrimaryKey {
@@ -184,9 +258,19 @@ func Upsert(t *spec.Table, table, staging string, dedupe bool) string {
 		action = "DO UPDATE SET " + strings.Join(sets, ", ") +
 			" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)"
 	}
-	return "INSERT INTO " + Qualified(t.Schema, table) + " AS t (" + cols + ") " + stagedRows(t, staging, dedupe) +
-		" ON CONFLICT (" + pk + ") " + action
+	return " ON CONFLICT (" + IdentList(t.PrimaryKey()) + ") " + action
 }
+
+// JoinSettings reads the settings MergeJoinOnly changes, which
+// RestoreJoinSettings puts back ($1, $2).
+const JoinSettings = `SELECT pg_catalog.current_setting('enable_hashjoin'), pg_catalog.current_setting('enable_nestloop')`
+
+// MergeJoinOnly leaves the planner merge joins only until the transaction
+// ends or RestoreJoinSettings runs.
+const MergeJoinOnly = `SELECT pg_catalog.set_config('enable_hashjoin', 'off', true), pg_catalog.set_config('enable_nestloop', 'off', true)`
+
+// RestoreJoinSettings puts back the settings JoinSettings read.
+const RestoreJoinSettings = `SELECT pg_catalog.set_config('enable_hashjoin', $1, true), pg_catalog.set_config('enable_nestloop', $2, true)`
 
 // stagedRows selects the rows of a staging table, only the last of each
 // key with dedupe.

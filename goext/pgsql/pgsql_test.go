@@ -46,6 +46,9 @@ func TestStatements(t *testing.T) {
 		{Name: "id", Type: "INTEGER", PrimaryKey: true},
 		{Name: "v", Type: "VARCHAR(3)", Nullable: true, Unique: true},
 	}}
+	mixed := &spec.Table{Schema: "s", Name: "m", Columns: []spec.Column{
+		{Name: "id", Type: "BIGINT", PrimaryKey: true}, {Name: "n", Type: "NUMERIC"}, {Name: "j", Type: "JSONB"}, {Name: "f", Type: "FLOAT8"},
+	}}
 	cases := []struct{ got, want string }{
 		{CreateSchema(`a"b`), `CREATE SCHEMA IF NOT EXISTS "a""b"`},
 		{CreateMissingTable(tbl), `CREATE TABLE IF NOT EXISTS "s"."t" ("id" INTEGER NOT NULL, "v" VARCHAR(3) UNIQUE)`},
@@ -67,6 +70,12 @@ func TestStatements(t *testing.T) {
 		{Upsert(tbl, "t", "_tmp_x", true), `INSERT INTO "s"."t" AS t ("id", "v") SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(tbl, "t", "_tmp_x", false), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM "_tmp_x" ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
 		{Upsert(&spec.Table{Schema: "s", Name: "k", Columns: tbl.Columns[:1]}, "k", "_tmp_x", false), `INSERT INTO "s"."k" AS t ("id") SELECT "id" FROM "_tmp_x" ON CONFLICT ("id") DO NOTHING`},
+		{UpsertChanged(tbl, "t", "_tmp_x", []uint32{23, 1043}), `INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM (SELECT DISTINCT ON ("id") "id", "v" FROM "_tmp_x" ORDER BY "id", ctid DESC) AS s ` +
+			`WHERE NOT EXISTS (SELECT FROM "s"."t" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND t."v" IS NOT DISTINCT FROM s."v" COLLATE pg_catalog."C") ` +
+			`ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE NOT (t.*::record OPERATOR(pg_catalog.*=) EXCLUDED.*::record)`},
+		{SampleUnchanged(mixed, "m", "_tmp_x", []uint32{20, 1700, 3802, 701}), `SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM "s"."m" AS t WHERE t."id" = s."id" AND t."id" IS NOT DISTINCT FROM s."id" AND ` +
+			`t."n" IS NOT DISTINCT FROM s."n" AND pg_catalog.scale(t."n") IS NOT DISTINCT FROM pg_catalog.scale(s."n") AND ` +
+			`ROW(t."j", t."f")::record OPERATOR(pg_catalog.*=) ROW(s."j", s."f")::record)) FROM "_tmp_x" AS s TABLESAMPLE SYSTEM ($1)`},
 	}
 	for _, c := range cases {
 		if c.got != c.want {
@@ -160,6 +169,21 @@ func TestQuotingOnServer(t *testing.T) {
 	exec(`INSERT INTO `+Ident(`stage "x" %`)+` (`+IdentList(cols)+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...)
 	exec(Upsert(tbl, tableName, `stage "x" %`, false))
 	exec(Upsert(tbl, tableName, `stage "x" %`, true)) // conflicts
+	var reltuples, sampled, unchanged int64
+	if err := conn.QueryRow(ctx, EstimatedRows, Qualified(schema, tableName)).Scan(&reltuples); err != nil {
+		t.Fatal(err)
+	}
+	text := []uint32{25, 25, 25, 25, 25, 25, 25}
+	if err := conn.QueryRow(ctx, SampleUnchanged(tbl, tableName, `stage "x" %`, text), 100.0).Scan(&sampled, &unchanged); err != nil || sampled != 1 || unchanged != 1 {
+		t.Fatalf("SampleUnchanged: %d of %d sampled unchanged (%v), want 1 of 1", unchanged, sampled, err)
+	}
+	var settings [2]string
+	if err := conn.QueryRow(ctx, JoinSettings).Scan(&settings[0], &settings[1]); err != nil {
+		t.Fatal(err)
+	}
+	exec(MergeJoinOnly)
+	exec(UpsertChanged(tbl, tableName, `stage "x" %`, text))
+	exec(RestoreJoinSettings, settings[0], settings[1])
 	// An ingest table's statements: rows appended twice, the duplicate
 	// deleted, the key added, the staged keys deleted.
 	ingest := tableName + " ingest"

@@ -3,7 +3,8 @@ ingests without batches and empty batches."""
 
 from __future__ import annotations
 
-from typing import Any, List
+from decimal import Decimal
+from typing import Any, List, Tuple
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from helpers import (
     ingest_name,
     int_table,
     primary_key,
+    qi,
+    query,
     read_rows,
     rows_of,
     run_ingest,
@@ -140,6 +143,35 @@ def test_upsert_duplicates_within_one_batch_keep_the_last(engine: sa.engine.Engi
     got = read_rows(engine, table)
     assert got[:3] == [(1, "last"), (2, "only"), (3, "second")]
     assert len(got) == 3 + gap
+
+
+def test_large_resend_keeps_unchanged_rows(engine: sa.engine.Engine, schema: str) -> None:
+    """A batch re-sending a table's rows, large enough (12,000) for the
+    engine to weigh how it upserts them: unchanged rows, NULLs included,
+    keep their row version (xmin) and are not even locked (xmax 0); changed ones (to and from NULL, a
+    NUMERIC's scale) are rewritten; of a key sent twice the last row wins,
+    also when it is the stored one; new keys are added."""
+    metadata = sa.MetaData()
+    table = sa.Table("t", metadata, sa.Column("id", sa.INTEGER, primary_key=True), sa.Column("v", sa.VARCHAR(32)),
+                     sa.Column("x", sa.NUMERIC), schema=schema)
+    n = 12_000
+
+    def stored(i: int) -> Tuple[Any, ...]:
+        return (i, None if i % 7 == 0 else f"v-{i}", None if i % 11 == 0 else Decimal(f"{i}.5"))
+
+    run_ingest(engine, metadata, Batches((1, None, rows_of(table, [stored(i) for i in range(n)]))))
+    read = f"SELECT id, v, x::text, xmin::text, xmax::text FROM {qi(schema, 't')} ORDER BY id"
+    before = {row[0]: row[3] for row in query(engine, read)}
+    changed = {1: (1, "changed", Decimal("1.5")), 2: (2, None, Decimal("2.5")), 3: (3, "v-3", Decimal("3.50")),
+               4: (4, "stale", Decimal("4.5")), 7: (7, "set", None)}
+    rows = [changed.get(i, stored(i)) for i in range(n)]
+    rows += [(n, "new-a", None), stored(4), (5, "five", Decimal("5.5")), (n + 1, "new", Decimal(1)), (n, "new-b", None)]
+    run_ingest(engine, metadata, Batches((2, None, rows_of(table, rows))))
+    got = query(engine, read)
+    last = {row[0]: row for row in rows}
+    assert [row[:3] for row in got] == [(i, v, None if x is None else str(x)) for i, v, x in sorted(last.values())]
+    assert [row[0] for row in got if row[0] < n and row[3] != before[row[0]]] == [1, 2, 3, 5, 7]
+    assert [row[0] for row in got if row[4] != "0"] == [1, 2, 3, 5, 7]  # an upsert's update leaves its xmax
 
 
 def test_upsert_with_composite_primary_key(engine: sa.engine.Engine, schema: str) -> None:
