@@ -4,7 +4,7 @@
 #
 #   1. builds it: PG_BULK_INGEST_TARGET=aarch64 pip wheel --no-deps .
 #   2. auditwheel show: manylinux_2_17_aarch64 (manylinux2014)
-#   3. readelf: machine AArch64, needs only libc.so.6 and libpthread.so.0,
+#   3. readelf: machine AArch64, needs only libc.so.6, libpthread.so.0 and libdl.so.2 (capi finds the interpreter's C API by dlsym),
 #      no symbol version newer than GLIBC_2.17, exports the pbi_ API alone
 #   4. under qemu-aarch64 (user-mode emulation, Debian's qemu-user), with
 #      Debian's arm64 glibc (libc6-arm64-cross) as the loader's root:
@@ -107,7 +107,7 @@ echo "needed:  $needed"
 echo "glibc:   $glibc"
 [ "$machine" = AArch64 ] || fail "machine is $machine, not AArch64"
 for lib in $needed; do
-  case $lib in libc.so.6 | libpthread.so.0) ;; *) fail "needs $lib: only libc.so.6 and libpthread.so.0 are allowed" ;; esac
+  case $lib in libc.so.6 | libpthread.so.0 | libdl.so.2) ;; *) fail "needs $lib: only libc.so.6, libpthread.so.0 and libdl.so.2 are allowed" ;; esac
 done
 [ "$(printf '%s\n' "$newest" 2.17 | sort -V | tail -1)" = 2.17 ] || fail "needs GLIBC_$newest, newer than 2.17"
 exports=$(readelf --dyn-syms -W "$LIB" | awk '$4 == "FUNC" && $5 == "GLOBAL" && $7 != "UND" {print $8}' | sed 's/@.*//' | sort | xargs)
