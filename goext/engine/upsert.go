@@ -42,8 +42,11 @@ func (br *batchRun) mostlyUnchanged(ctx context.Context, i int, staging string) 
 		return false, fmt.Errorf("reading the estimated rows of %s: %w", t, err)
 	}
 	stored, err := toInt(rows[0][0])
-	if err != nil || stored < 0 || 5*n <= stored {
-		return false, err // not yet counted (ON CONFLICT is never far off), or too large
+	if err != nil {
+		return false, fmt.Errorf("reading the estimated rows of %s: %w", t, err)
+	}
+	if stored < 0 || 5*n <= stored {
+		return false, nil // not counted yet (ON CONFLICT is never far off), or the batch is too small to pay
 	}
 	percent := math.Min(100, 100*sampleRows/float64(n))
 	if rows, err = br.conn.Query(ctx, pgsql.SampleUnchanged(t.spec, t.spec.Name, staging, t.typeOIDs()), percent); err != nil {
