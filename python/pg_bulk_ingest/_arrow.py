@@ -57,9 +57,15 @@ def _walk(rows: List[Sequence[Any]], column: int, kind: int, typ: Any, arrow_typ
     nulls = lib().pbi_walk_column(id(rows), column, kind, id(typ), id(out))
     if nulls < 0:
         return None
+    return _library_array(arrow_type, len(rows), out, nulls)
+
+
+def _library_array(arrow_type: pa.DataType, length: int, out: List[bytes], nulls: int) -> pa.Array:
+    """The array whose buffers the library wrote into out: its values' buffers
+    in Arrow's order, then the validity bitmap when some are null."""
     buffers = [pa.py_buffer(b) for b in out]
     validity = buffers.pop() if nulls else None
-    return pa.Array.from_buffers(arrow_type, len(rows), [validity, *buffers], null_count=nulls)
+    return pa.Array.from_buffers(arrow_type, length, [validity, *buffers], null_count=nulls)
 
 
 _datetimes_checked: List[bool] = []
@@ -268,8 +274,7 @@ def _dumps_natively(values: Column) -> Any:
     nulls = lib().pbi_json_dumps(id(values), id(json.dumps), id(out))
     if nulls < 0:
         return None
-    buffers = [pa.py_buffer(out[2]) if nulls else None, pa.py_buffer(out[0]), pa.py_buffer(out[1])]
-    return pa.Array.from_buffers(pa.string(), len(values), buffers, null_count=nulls)
+    return _library_array(pa.string(), len(values), out, nulls)
 
 
 class BytesConverter(ColumnConverter):
